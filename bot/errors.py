@@ -1,0 +1,31 @@
+"""Domain errors the core raises; front ends turn them into one line for the user."""
+
+from __future__ import annotations
+
+from index.errors import (
+    DossierError,
+    EmbeddingModelMismatch,
+    IndexNotBuilt,
+    IngestLocked,
+    StoreUnavailable,
+    UnreadableArticle,
+)
+
+__all__ = [
+    "DossierError",
+    "EmbeddingModelMismatch",
+    "IndexNotBuilt",
+    "IngestLocked",
+    "LLMUnavailable",
+    "SettingsError",
+    "StoreUnavailable",
+    "UnreadableArticle",
+]
+
+
+class SettingsError(DossierError):
+    """A setting is missing, unknown or has a bad value."""
+
+
+class LLMUnavailable(DossierError):
+    """The configured LLM failed, timed out or answered nothing usable."""

@@ -1,0 +1,215 @@
+"""The offline answer: the retrieved sentences that best answer the question, quoted whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from bot.models import Citation
+from bot.prompts import CANNOT_ANSWER
+from bot.quotes import make_citation
+from bot.retrieval import Retrieved
+from index.embeddings import SentenceEmbeddings
+from index.keyword import tokenize
+from index.models import Article
+
+# Weights of the sentence score; measured on the benchmark dev questions (see BENCHMARKS.md).
+LEXICAL_WEIGHT = 0.3
+HEADING_WEIGHT = 0.3
+RANK_WEIGHT = 0.05
+# A sentence right after a strong one in the same paragraph often carries its substance
+# ("The partnership faces obstacles. Differences in regulatory systems ...").
+FOLLOW_WEIGHT = 0.5
+# A sentence this similar to one already picked says the same thing again.
+DUPLICATE_SIMILARITY = 0.9
+# Quotes well below the best one dilute the answer.
+KEEP_RATIO = 0.55
+MIN_WORDS = 4
+POINT_WORDS = 30
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, scored against the question."""
+
+    article_id: str
+    start: int
+    end: int
+    heading: str | None
+    passage_rank: int
+    dense: float = 0.0
+    lexical: float = 0.0
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Extract:
+    """The chosen quotes and how relevant the best sentence was."""
+
+    citations: list[Citation]
+    relevance: float
+
+
+def _lexical_overlap(question_terms: set[str], text: str) -> float:
+    if not question_terms:
+        return 0.0
+    return len(question_terms & set(tokenize([text])[0])) / len(question_terms)
+
+
+def candidates(retrieved: list[Retrieved], articles: dict[str, Article]) -> list[Candidate]:
+    """Every quotable sentence of the retrieved passages, once each."""
+    seen: set[tuple[str, int]] = set()
+    found: list[Candidate] = []
+    for item in retrieved:
+        p = item.passage
+        article = articles.get(p.article_id)
+        if article is None:
+            continue
+        heading_spans = set(article.headings)
+        for start, end in p.sentences:
+            if (p.article_id, start) in seen or (start, end) in heading_spans:
+                continue
+            seen.add((p.article_id, start))
+            if len(article.text[start:end].split()) < MIN_WORDS:
+                continue
+            found.append(Candidate(p.article_id, start, end, p.heading, item.rank))
+    return found
+
+
+def score_candidates(
+    question: str,
+    found: list[Candidate],
+    articles: dict[str, Article],
+    embedder: SentenceEmbeddings,
+    context: str = "",
+) -> tuple[list[Candidate], np.ndarray]:
+    """Scores (dense + lexical + section + rank) and the sentence vectors, in one model call.
+
+    `context` (a previous question, for a follow-up) adds terms to the lexical side only:
+    the dense side stays on what was asked now.
+    """
+    texts = [articles[c.article_id].text[c.start : c.end] for c in found]
+    headings = sorted({c.heading for c in found if c.heading})
+    vectors = embedder.encode([question, *texts, *headings])
+    query, sentence_vectors = vectors[0], vectors[1 : 1 + len(texts)]
+    heading_similarity = {
+        h: float(vectors[1 + len(texts) + i] @ query) for i, h in enumerate(headings)
+    }
+    terms = set(tokenize([question])[0]) or set(tokenize([context])[0])
+    scored = []
+    for candidate, text, vector in zip(found, texts, sentence_vectors, strict=True):
+        dense = float(vector @ query)
+        lexical = _lexical_overlap(terms, text)
+        section = max(0.0, heading_similarity.get(candidate.heading or "", 0.0))
+        score = (
+            dense
+            + LEXICAL_WEIGHT * lexical
+            + HEADING_WEIGHT * section
+            + RANK_WEIGHT / (1 + candidate.passage_rank)
+        )
+        scored.append(
+            Candidate(
+                candidate.article_id, candidate.start, candidate.end, candidate.heading,
+                candidate.passage_rank, dense, lexical, score,
+            )
+        )
+    return _propagate(scored, articles), sentence_vectors
+
+
+def _propagate(scored: list[Candidate], articles: dict[str, Article]) -> list[Candidate]:
+    """Lend part of a sentence's score to the next sentence of its paragraph."""
+    by_end = {(c.article_id, c.end): c for c in scored}
+    out = []
+    for c in scored:
+        text = articles[c.article_id].text
+        gap_start = len(text[: c.start].rstrip())
+        previous = by_end.get((c.article_id, gap_start))
+        if previous is not None and "\n" not in text[gap_start : c.start]:
+            c = replace(c, score=c.score + FOLLOW_WEIGHT * max(0.0, previous.score - c.score))
+        out.append(c)
+    return out
+
+
+def choose(scored: list[Candidate], vectors: np.ndarray, max_quotes: int) -> list[Candidate]:
+    """The best sentences, near-duplicates dropped, weak tails cut."""
+    order = sorted(range(len(scored)), key=lambda i: scored[i].score, reverse=True)
+    if not order:
+        return []
+    best = scored[order[0]].score
+    picked: list[int] = []
+    for i in order:
+        if len(picked) >= max_quotes or scored[i].score < best * KEEP_RATIO:
+            break
+        if any(float(vectors[i] @ vectors[j]) > DUPLICATE_SIMILARITY for j in picked):
+            continue
+        picked.append(i)
+    return [scored[i] for i in picked]
+
+
+def merge_adjacent(chosen: list[Candidate], articles: dict[str, Article]) -> list[tuple[str, int, int, str | None]]:
+    """Quotes as (article, start, end, heading): consecutive sentences of one paragraph are
+    joined into one quote; articles keep the order of their best sentence."""
+    article_order: list[str] = []
+    for c in chosen:
+        if c.article_id not in article_order:
+            article_order.append(c.article_id)
+    quotes: list[tuple[str, int, int, str | None]] = []
+    for article_id in article_order:
+        text = articles[article_id].text
+        spans = sorted((c.start, c.end, c.heading) for c in chosen if c.article_id == article_id)
+        for start, end, heading in spans:
+            if quotes and quotes[-1][0] == article_id:
+                _, last_start, last_end, last_heading = quotes[-1]
+                gap = text[last_end:start]
+                if not gap.strip() and "\n" not in gap:
+                    quotes[-1] = (article_id, last_start, end, last_heading)
+                    continue
+            quotes.append((article_id, start, end, heading))
+    return quotes
+
+
+def extract(
+    question: str,
+    retrieved: list[Retrieved],
+    articles: dict[str, Article],
+    embedder: SentenceEmbeddings,
+    *,
+    max_quotes: int,
+    context: str = "",
+) -> Extract:
+    """Pick and verify the quotes that answer `question` from the retrieved passages."""
+    found = candidates(retrieved, articles)
+    if not found:
+        return Extract([], 0.0)
+    scored, vectors = score_candidates(question, found, articles, embedder, context)
+    relevance = max(c.dense + LEXICAL_WEIGHT * c.lexical for c in scored)
+    chosen = choose(scored, vectors, 2 * max_quotes)
+    citations: list[Citation] = []
+    for article_id, start, end, heading in merge_adjacent(chosen, articles)[:max_quotes]:
+        citation = make_citation(len(citations) + 1, articles[article_id], start, end,
+                                 heading=heading)
+        if citation is not None:
+            citations.append(citation)
+    return Extract(citations, relevance)
+
+
+def _point(quote: str) -> str:
+    words = quote.split()
+    return quote if len(words) <= POINT_WORDS else " ".join(words[:POINT_WORDS]) + " …"
+
+
+def compose(citations: list[Citation]) -> str:
+    """A short lead naming the sources, then one point per quote with its marker."""
+    if not citations:
+        return CANNOT_ANSWER
+    titles: list[str] = []
+    for c in citations:
+        if c.article.title and f"“{c.article.title}”" not in titles:
+            titles.append(f"“{c.article.title}”")
+    sections = {c.heading for c in citations}
+    lead = "According to " + (", ".join(titles) if titles else "the articles")
+    if len(titles) == 1 and len(sections) == 1 and None not in sections:
+        lead += f" ({sections.pop()})"
+    points = " ".join(f"{_point(c.quote)} [{c.n}]" for c in citations)
+    return f"{lead}: {points}"

@@ -1,0 +1,157 @@
+"""One typed settings object: config/default.toml, then --config FILE, then DOSSIER_* env."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.errors import SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+
+
+class Section(BaseModel):
+    """A settings table: unknown keys are an error, not a silent typo."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpusSettings(Section):
+    path: Path = Field(Path("corpus"), description="Folder ingested when no PATH is given.")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+
+
+class IndexSettings(Section):
+    model: str = Field("", description="sentence-transformers model; empty = bundled MiniLM.")
+    device: str = Field("cpu", description="Torch device for the embedding model.")
+    batch_size: int = Field(64, ge=1, description="Passages embedded per model call.")
+    max_passage_tokens: int = Field(
+        200, ge=32, description="Target passage size in word pieces (model window caps it)."
+    )
+    context_in_embedding: bool = Field(
+        True, description="Prefix title and section heading to the text that is embedded."
+    )
+
+
+class StoreSettings(Section):
+    chroma_url: str = Field("", description="Empty = embedded Chroma in the data dir.")
+    collection: str = Field("dossier", description="Chroma collection name.")
+
+
+class RetrievalSettings(Section):
+    k: int = Field(6, ge=1, description="Passages handed to the answer.")
+    dense_depth: int = Field(50, ge=1, description="Candidates from the vector search.")
+    keyword_depth: int = Field(50, ge=1, description="Candidates from the BM25 search.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    per_article: int = Field(3, ge=1, description="Most passages one article may contribute.")
+
+
+class AnswerSettings(Section):
+    max_quotes: int = Field(4, ge=1, description="Most quotes in one answer.")
+    min_relevance: float = Field(
+        0.35, description="Below this best-sentence score the articles 'do not cover it'."
+    )
+
+
+class LLMSettings(Section):
+    provider: Literal["none", "openai", "ollama"] = Field("none", description="Answer writer.")
+    base_url: str = Field("", description="OpenAI-compatible /v1 URL or Ollama URL.")
+    model: str = Field("", description="Chat model name on that server.")
+    timeout_s: float = Field(30.0, gt=0, description="Give up and answer extractively after.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature.")
+
+
+class ChatSettings(Section):
+    history_turns: int = Field(6, ge=0, description="Question/answer pairs kept per chat.")
+
+
+class TelegramSettings(Section):
+    api_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL.")
+    file_base_url: str = Field("https://api.telegram.org/file/bot", description="File URL.")
+    webhook_url: str = Field("", description="Empty = long polling.")
+    webhook_listen: str = Field("127.0.0.1", description="Address the webhook server binds.")
+    webhook_port: int = Field(8443, description="Port the webhook server binds.")
+    allowed_user_ids: list[int] = Field(default_factory=list, description="Empty = anyone.")
+    allowed_chat_ids: list[int] = Field(default_factory=list, description="Empty = any chat.")
+    admin_user_ids: list[int] = Field(default_factory=list, description="May ingest documents.")
+    questions_per_minute: int = Field(10, ge=1, description="Per-user rate limit.")
+    max_question_chars: int = Field(1000, ge=1, description="Longer questions are refused.")
+    max_document_mb: float = Field(20.0, gt=0, description="Bot API getFile limit.")
+
+
+class Settings(BaseSettings):
+    """Every Dossier setting; see config/default.toml for the commented defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOSSIER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(Path(".dossier"), description="Index and state live here.")
+    corpus: CorpusSettings = CorpusSettings()
+    index: IndexSettings = IndexSettings()
+    store: StoreSettings = StoreSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answer: AnswerSettings = AnswerSettings()
+    llm: LLMSettings = LLMSettings()
+    chat: ChatSettings = ChatSettings()
+    telegram: TelegramSettings = TelegramSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: explicit arguments, then env, then the files.
+        files = [DEFAULT_CONFIG, *_EXTRA_CONFIG_FILES]
+        tomls = [
+            TomlConfigSettingsSource(settings_cls, toml_file=path)
+            for path in reversed(files)
+            if path.is_file()
+        ]
+        return (init_settings, env_settings, *tomls)
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+
+_EXTRA_CONFIG_FILES: list[Path] = []
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings; a bad value or unknown key becomes one SettingsError line."""
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"config file not found: {config_file}")
+    _EXTRA_CONFIG_FILES[:] = [config_file] if config_file else []
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise SettingsError(f"bad setting {key}: {first['msg']}") from None
+    finally:
+        _EXTRA_CONFIG_FILES.clear()
+
+
+def telegram_token() -> str | None:
+    """The bot token: a secret, so only ever read from the environment."""
+    return os.environ.get("TELEGRAM_BOT_TOKEN") or None
+
+
+def llm_api_key() -> str | None:
+    """The LLM key: DOSSIER_LLM_API_KEY, else OPENAI_API_KEY."""
+    return os.environ.get("DOSSIER_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or None

@@ -1,0 +1,185 @@
+"""Cut an article into passages on paragraph and sentence boundaries, with exact offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import blingfire
+
+from index.models import Article, Chunk, Span
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_PARAGRAPH = re.compile(r"[^\n]+")
+_WORD = re.compile(r"\S+")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Absolute [start, end) spans of the sentences in text[start:end], one paragraph or more.
+
+    blingfire splits fast and knows abbreviations; its offsets are re-anchored with
+    `str.find` so a span is always exactly what stands in the text.
+    """
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    for match in _PARAGRAPH.finditer(text, start, end):
+        line_start = match.start()
+        line = match.group()
+        pieces = blingfire.text_to_sentences(line).split("\n") if line.strip() else []
+        cursor = 0
+        for piece in pieces:
+            piece = piece.strip()
+            if not piece:
+                continue
+            found = line.find(piece, cursor)
+            if found < 0:
+                # blingfire normalised something (rare): fall back to the whole rest of line.
+                rest = line[cursor:].strip()
+                if rest:
+                    found = line.find(rest, cursor)
+                    spans.append((line_start + found, line_start + found + len(rest)))
+                cursor = len(line)
+                break
+            spans.append((line_start + found, line_start + found + len(piece)))
+            cursor = found + len(piece)
+        trailing = line[cursor:].strip()
+        if trailing and pieces:
+            found = line.find(trailing, cursor)
+            spans.append((line_start + found, line_start + found + len(trailing)))
+    return spans
+
+
+@dataclass
+class _Unit:
+    """A sentence (or a word-cut piece of an over-long one) with its token count."""
+
+    start: int
+    end: int
+    tokens: int
+    paragraph: int
+    heading: bool
+
+
+def _heading_starts(article: Article) -> set[int]:
+    return {start for start, _ in article.headings}
+
+
+def _split_long(text: str, unit: _Unit, limit: int, count: TokenCounter) -> list[_Unit]:
+    """Cut a sentence longer than the window at word boundaries so nothing is truncated."""
+    words = [(m.start() + unit.start, m.end() + unit.start)
+             for m in _WORD.finditer(text, unit.start, unit.end)]
+    word_tokens = count([text[a:b] for a, b in words])
+    pieces: list[_Unit] = []
+    piece_start, piece_tokens, last_end = words[0][0], 0, words[0][0]
+    for (a, b), tokens in zip(words, word_tokens, strict=True):
+        tokens = min(tokens, limit)  # one absurd "word" still has to go somewhere
+        if piece_tokens and piece_tokens + tokens > limit:
+            pieces.append(_Unit(piece_start, last_end, piece_tokens, unit.paragraph, False))
+            piece_start, piece_tokens = a, 0
+        piece_tokens += tokens
+        last_end = b
+    pieces.append(_Unit(piece_start, last_end, piece_tokens, unit.paragraph, False))
+    return pieces
+
+
+def chunk_article(
+    article: Article,
+    count_tokens: TokenCounter,
+    *,
+    max_tokens: int = 200,
+    window: int = 254,
+) -> list[Chunk]:
+    """Pack whole sentences into passages of at most `max_tokens` word pieces.
+
+    A passage never crosses a section heading (the heading opens the next passage), prefers
+    to end at a paragraph end, and never exceeds `window` (the model's limit less its
+    special tokens), so the embedding model never silently truncates one.
+    """
+    text = article.text
+    limit = min(max_tokens, window)
+    heading_starts = _heading_starts(article)
+    spans = sentence_spans(text)
+    if not spans:
+        return []
+    paragraph_of: list[int] = []
+    paragraph = 0
+    for i, (start, _) in enumerate(spans):
+        if i and "\n" in text[spans[i - 1][1]:start]:
+            paragraph += 1
+        paragraph_of.append(paragraph)
+    counts = count_tokens([text[a:b] for a, b in spans])
+    units: list[_Unit] = []
+    for (start, end), tokens, para in zip(spans, counts, paragraph_of, strict=True):
+        unit = _Unit(start, end, tokens, para, start in heading_starts)
+        units.extend(_split_long(text, unit, limit, count_tokens) if tokens > limit else [unit])
+
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    current_tokens = 0
+    for unit in units:
+        overflow = current_tokens + unit.tokens > limit
+        if current and (unit.heading or overflow):
+            groups.append(current)
+            current, current_tokens = [], 0
+        current.append(unit)
+        current_tokens += unit.tokens
+    if current:
+        groups.append(current)
+    groups = _rebalance_paragraph_ends(groups, limit)
+
+    chunks: list[Chunk] = []
+    for group in groups:
+        start, end = group[0].start, group[-1].end
+        heading = article.heading_before(start)
+        chunks.append(
+            Chunk(
+                article_id=article.id,
+                index=len(chunks),
+                start=start,
+                end=end,
+                text=text[start:end],
+                heading=heading,
+                sentences=tuple((u.start, u.end) for u in group),
+            )
+        )
+    return chunks
+
+
+def _rebalance_paragraph_ends(groups: list[list[_Unit]], limit: int) -> list[list[_Unit]]:
+    """Move a dangling paragraph start to the next passage when that one has room.
+
+    Greedy packing can end a passage with the first sentence of a paragraph whose rest
+    opens the next passage; moving it keeps paragraphs whole where the budget allows.
+    """
+    for i in range(len(groups) - 1):
+        group, following = groups[i], groups[i + 1]
+        if following[0].heading:
+            continue
+        tail_paragraph = group[-1].paragraph
+        if following[0].paragraph != tail_paragraph:
+            continue
+        tail = [u for u in group if u.paragraph == tail_paragraph]
+        if len(tail) == len(group):
+            continue  # the whole passage is one paragraph: nothing better to do
+        moved = sum(u.tokens for u in tail)
+        if moved + sum(u.tokens for u in following) <= limit:
+            groups[i] = group[: len(group) - len(tail)]
+            groups[i + 1] = tail + following
+    return [g for g in groups if g]
+
+
+def embedding_text(article: Article, chunk: Chunk, *, max_context_words: int = 20) -> str:
+    """What the model sees for a passage: title and section as context, then the passage.
+
+    The passage text itself (and its offsets) stays untouched; only the vector gains
+    context. The context is cut to a few words so it can never push the passage out of
+    the model window.
+    """
+    parts = [article.title.strip()]
+    if chunk.heading and not chunk.text.startswith(chunk.heading):
+        parts.append(chunk.heading.strip())
+    words = " — ".join(p for p in parts if p).split()
+    context = " ".join(words[:max_context_words])
+    return f"{context}\n{chunk.text}" if context else chunk.text

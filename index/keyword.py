@@ -1,0 +1,90 @@
+"""A BM25 keyword index over the passages, persisted beside Chroma and tagged with its generation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import Stemmer
+
+_STEMMER = Stemmer.Stemmer("english")
+_META = "dossier.json"
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    tokens = bm25s.tokenize(
+        list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
+    )
+    return [list(t) for t in tokens]
+
+
+class KeywordIndex:
+    """BM25 over passage texts; `ids[i]` is the passage id of row i.
+
+    `generation` names the store state it was built from: a mismatch with the store's
+    generation (an ingest that crashed half-way, or another process that ingested into a
+    shared Chroma server) means it must be rebuilt before it is trusted.
+    """
+
+    def __init__(self, ids: list[str], retriever: bm25s.BM25 | None, generation: str) -> None:
+        self.ids = ids
+        self.generation = generation
+        self._retriever = retriever
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str], generation: str) -> KeywordIndex:
+        if not ids:
+            return cls([], None, generation)
+        retriever = bm25s.BM25()
+        retriever.index(tokenize(texts), show_progress=False)
+        return cls(list(ids), retriever, generation)
+
+    def search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        """Passage ids and BM25 scores, best first; only passages sharing a term."""
+        if self._retriever is None or not self.ids:
+            return []
+        vocab = self._retriever.vocab_dict
+        terms = [t for t in tokenize([query])[0] if t in vocab]
+        if not terms:
+            return []
+        rows, scores = self._retriever.retrieve(
+            [terms], k=min(depth, len(self.ids)), show_progress=False, n_threads=1
+        )
+        return [
+            (self.ids[int(row)], float(score))
+            for row, score in zip(rows[0], scores[0], strict=True)
+            if score > 0
+        ]
+
+    def save(self, folder: Path) -> None:
+        """Write atomically: a crash mid-save leaves the previous index, never half of one."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".keyword-", dir=folder.parent))
+        if self._retriever is not None:
+            self._retriever.save(str(staging), show_progress=False)
+        meta: dict[str, Any] = {"generation": self.generation, "ids": self.ids}
+        (staging / _META).write_text(json.dumps(meta), encoding="utf-8")
+        backup = folder.with_name(folder.name + ".old")
+        if backup.exists():
+            shutil.rmtree(backup)
+        if folder.exists():
+            folder.rename(backup)
+        staging.rename(folder)
+        shutil.rmtree(backup, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex | None:
+        """The saved index, or None when there is none (or it is unreadable)."""
+        try:
+            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+            retriever = None
+            if meta["ids"]:
+                retriever = bm25s.BM25.load(str(folder), show_progress=False)
+            return cls(list(meta["ids"]), retriever, str(meta["generation"]))
+        except (OSError, ValueError, KeyError):
+            return None

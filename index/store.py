@@ -1,0 +1,357 @@
+"""The Chroma store: passages with vectors, an article registry, and the keyword index beside it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+
+from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
+from index.keyword import KeywordIndex
+from index.models import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_ARTICLES_SUFFIX = "-articles"
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    """A passage as it comes back from the store, with its retrieval score."""
+
+    id: str
+    article_id: str
+    start: int
+    end: int
+    text: str
+    heading: str | None
+    sentences: tuple[tuple[int, int], ...]
+    score: float = 0.0
+
+
+def make_client(chroma_path: Path, chroma_url: str = "") -> Any:
+    """An HttpClient for a Chroma server URL, else a PersistentClient under the data dir."""
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    try:
+        if chroma_url:
+            parsed = urlparse(chroma_url)
+            if not parsed.hostname:
+                raise StoreUnavailable(f"store.chroma_url is not a URL: {chroma_url!r}")
+            return chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=chroma_settings,
+            )
+        chroma_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(chroma_path), settings=chroma_settings)
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # chromadb raises bare ValueError/ConnectionError variants
+        where = chroma_url or str(chroma_path)
+        raise StoreUnavailable(f"cannot open the Chroma store at {where}: {exc}") from exc
+
+
+def _passage_metadata(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "article_id": chunk.article_id,
+        "index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "sentences": json.dumps(chunk.sentences),
+    }
+    if chunk.heading:
+        meta["heading"] = chunk.heading
+    return meta
+
+
+def _article_metadata(article: Article, passages: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "title": article.title,
+        "content_hash": article.content_hash,
+        "text_hash": article.text_hash,
+        "passages": passages,
+        "headings": json.dumps(article.headings),
+        "pages": json.dumps(article.pages),
+    }
+    for key in ("author", "published", "url", "path", "source"):
+        value = getattr(article, key)
+        if value:
+            meta[key] = value
+    return meta
+
+
+def _article_from(article_id: str, text: str, meta: dict[str, Any]) -> Article:
+    return Article(
+        id=article_id,
+        title=str(meta.get("title", "")),
+        text=text,
+        author=meta.get("author"),
+        published=meta.get("published"),
+        url=meta.get("url"),
+        path=meta.get("path"),
+        source=meta.get("source"),
+        headings=tuple(tuple(h) for h in json.loads(meta.get("headings", "[]"))),  # type: ignore[misc]
+        pages=tuple(json.loads(meta.get("pages", "[]"))),
+    )
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """What the registry knows of an indexed article without loading its text."""
+
+    id: str
+    title: str
+    author: str | None
+    published: str | None
+    url: str | None
+    path: str | None
+    content_hash: str
+    text_hash: str
+    passages: int
+
+
+class PassageStore:
+    """Passages (vectors, text, offsets) and articles (full text, fields) in Chroma.
+
+    Chroma is the source of truth; the keyword index is derived from it and tagged with
+    the store's `generation`, which every write changes before it starts. A writer that
+    dies half-way therefore leaves a generation no keyword index carries, and the next
+    reader or writer rebuilds it: the two can never silently disagree.
+    """
+
+    def __init__(self, client: Any, name: str, model_name: str, keyword_dir: Path) -> None:
+        self.client = client
+        self.name = name
+        self.model_name = model_name
+        self.keyword_dir = keyword_dir / name
+        self._keyword: KeywordIndex | None = None
+        self._open_collections()
+
+    def _open_collections(self) -> None:
+        try:
+            self.passages = self.client.get_or_create_collection(
+                self.name,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+            self.articles = self.client.get_or_create_collection(
+                self.name + _ARTICLES_SUFFIX, embedding_function=None
+            )
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot reach the Chroma store: {exc}") from exc
+
+    # -- collection metadata ------------------------------------------------------------
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.client.get_collection(self.name, embedding_function=None).metadata
+        return dict(meta or {})
+
+    def _write_metadata(self, **changes: Any) -> None:
+        # Chroma's modify() replaces the whole metadata mapping, so merge first.
+        meta = {**self.metadata, **changes}
+        self.passages.modify(metadata=meta)
+
+    def check_model(self, dimension: int, *, rebuild: bool = False) -> None:
+        """Refuse to mix vectors of two models; with rebuild, start the store afresh."""
+        meta = self.metadata
+        recorded = meta.get("embedding_model")
+        if rebuild:
+            self.reset()
+            meta = {}
+            recorded = None
+        if recorded is None:
+            self._write_metadata(
+                embedding_model=self.model_name,
+                embedding_dim=dimension,
+                schema=SCHEMA_VERSION,
+                generation=meta.get("generation", "empty"),
+            )
+            return
+        if recorded != self.model_name or meta.get("embedding_dim") != dimension:
+            raise EmbeddingModelMismatch(
+                f"the index was built with {recorded} ({meta.get('embedding_dim')} dims), "
+                f"not {self.model_name} ({dimension}): run `dossier ingest --rebuild`"
+            )
+
+    def reset(self) -> None:
+        """Drop every passage and article (for --rebuild)."""
+        for collection in (self.name, self.name + _ARTICLES_SUFFIX):
+            try:
+                self.client.delete_collection(collection)
+            except Exception:  # absent already: nothing to drop
+                log.debug("collection %s was not there", collection)
+        self._keyword = None
+        self._open_collections()
+
+    @property
+    def generation(self) -> str:
+        return str(self.metadata.get("generation", "empty"))
+
+    def begin_write(self) -> str:
+        """Mark the store as changing: the keyword index is stale until `finish_write`."""
+        generation = uuid.uuid4().hex
+        self._write_metadata(generation=generation)
+        return generation
+
+    def finish_write(self) -> KeywordIndex:
+        """Rebuild the keyword index from the passages and save it under the generation."""
+        self._keyword = self._rebuild_keyword(self.generation)
+        return self._keyword
+
+    # -- articles -----------------------------------------------------------------------
+    def records(self) -> dict[str, ArticleRecord]:
+        """Every indexed article's fields, by id (no texts)."""
+        got = self.articles.get(include=["metadatas"])
+        records: dict[str, ArticleRecord] = {}
+        for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            m = dict(meta or {})
+            records[article_id] = ArticleRecord(
+                id=article_id,
+                title=str(m.get("title", "")),
+                author=m.get("author"),
+                published=m.get("published"),
+                url=m.get("url"),
+                path=m.get("path"),
+                content_hash=str(m.get("content_hash", "")),
+                text_hash=str(m.get("text_hash", "")),
+                passages=int(m.get("passages", 0)),
+            )
+        return records
+
+    def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        """Full articles (text included) for the given ids that exist."""
+        if not ids:
+            return {}
+        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
+        return {
+            article_id: _article_from(article_id, doc or "", dict(meta or {}))
+            for article_id, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+
+    def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: Any) -> None:
+        """Swap an article's passages for new ones; the registry entry is written last.
+
+        Until the registry entry carries the new content hash, a crash here only means the
+        next ingest redoes this article: passages are deleted by article id first, so no
+        orphan survives a retry.
+        """
+        self.passages.delete(where={"article_id": article.id})
+        batch = max(1, int(self.client.get_max_batch_size()))
+        for at in range(0, len(chunks), batch):
+            part = chunks[at : at + batch]
+            self.passages.add(
+                ids=[c.id for c in part],
+                embeddings=np.asarray(vectors[at : at + batch], dtype=np.float32),
+                documents=[c.text for c in part],
+                metadatas=[_passage_metadata(c) for c in part],
+            )
+        self.articles.upsert(
+            ids=[article.id],
+            embeddings=[[1.0]],  # the registry is looked up by id, never by vector
+            documents=[article.text],
+            metadatas=[_article_metadata(article, len(chunks))],
+        )
+
+    def remove_article(self, article_id: str) -> None:
+        self.passages.delete(where={"article_id": article_id})
+        self.articles.delete(ids=[article_id])
+
+    def count(self) -> int:
+        return int(self.passages.count())
+
+    # -- search -------------------------------------------------------------------------
+    def dense_search(self, vector: Sequence[float], depth: int) -> list[StoredPassage]:
+        """Nearest passages by cosine similarity (score = 1 - distance), best first."""
+        total = self.count()
+        if total == 0:
+            raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
+        got = self.passages.query(
+            query_embeddings=[list(vector)],
+            n_results=min(depth, total),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            _stored(pid, doc, meta, 1.0 - float(dist))
+            for pid, doc, meta, dist in zip(
+                got["ids"][0],
+                (got["documents"] or [[]])[0],
+                (got["metadatas"] or [[]])[0],
+                (got["distances"] or [[]])[0],
+                strict=True,
+            )
+        ]
+
+    def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        return self.keyword_index().search(query, depth)
+
+    def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
+        if not ids:
+            return {}
+        got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
+        return {
+            pid: _stored(pid, doc, meta, 0.0)
+            for pid, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+
+    def iter_passages(self, page: int = 5000) -> Iterator[tuple[str, str]]:
+        """(id, text) of every passage, paged so a large corpus never loads at once."""
+        offset = 0
+        while True:
+            got = self.passages.get(include=["documents"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield from zip(got["ids"], got["documents"] or [], strict=True)
+            offset += len(got["ids"])
+
+    def keyword_index(self) -> KeywordIndex:
+        """The keyword index for the store's current generation, rebuilt when stale."""
+        generation = self.generation
+        if self._keyword is not None and self._keyword.generation == generation:
+            return self._keyword
+        loaded = KeywordIndex.load(self.keyword_dir)
+        if loaded is not None and loaded.generation == generation:
+            self._keyword = loaded
+        else:
+            log.info("keyword index is stale: rebuilding it from the store")
+            self._keyword = self._rebuild_keyword(generation)
+        return self._keyword
+
+    def _rebuild_keyword(self, generation: str) -> KeywordIndex:
+        ids: list[str] = []
+        texts: list[str] = []
+        for pid, text in self.iter_passages():
+            ids.append(pid)
+            texts.append(text)
+        index = KeywordIndex.build(ids, texts, generation)
+        index.save(self.keyword_dir)
+        return index
+
+
+def _stored(pid: str, doc: str | None, meta: Any, score: float) -> StoredPassage:
+    m = dict(meta or {})
+    return StoredPassage(
+        id=pid,
+        article_id=str(m["article_id"]),
+        start=int(m["start"]),
+        end=int(m["end"]),
+        text=doc or "",
+        heading=m.get("heading"),
+        sentences=tuple(tuple(s) for s in json.loads(m.get("sentences", "[]"))),  # type: ignore[misc]
+        score=score,
+    )
