@@ -153,6 +153,34 @@ def run_bot() -> None:
     run(_dossier())
 
 
+@app.command(name="eval")
+def evaluate_questions(
+    questions: Annotated[Path, typer.Argument(help="Questions JSONL (question, answers, "
+                                                   "gold_articles).")],
+    corpus: Annotated[Path, typer.Option("--corpus", help="Articles to ingest first.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Ingest --corpus, then measure retrieval and answers against QUESTIONS."""
+    from bot.evaluate import evaluate, load_questions
+
+    items = load_questions(questions)  # a bad file fails before the slow ingest
+    if not corpus.exists():
+        raise DossierError(f"no such file or folder: {corpus}")
+    dossier = _dossier()
+    with dossier.locked(dossier.write_lock()):
+        dossier.ingestor().run([corpus], corpus_root=corpus if corpus.is_dir() else None)
+    report = evaluate(dossier, items)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    from rich.table import Table
+
+    table = Table("metric", "value", title=f"{questions.name} over {corpus.name}")
+    for name, value in report.rows():
+        table.add_row(name, value)
+    console.print(table)
+
+
 def main() -> None:
     """Entry point: domain errors become one line on stderr and exit status 1."""
     try:

@@ -12,6 +12,7 @@ from index.errors import (
 )
 
 __all__ = [
+    "BadQuestions",
     "DossierError",
     "EmbeddingModelMismatch",
     "IndexNotBuilt",
@@ -29,3 +30,7 @@ class SettingsError(DossierError):
 
 class LLMUnavailable(DossierError):
     """The configured LLM failed, timed out or answered nothing usable."""
+
+
+class BadQuestions(DossierError):
+    """A questions file for `dossier eval` is missing or has a line that is not a question."""

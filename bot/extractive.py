@@ -10,6 +10,7 @@ from bot.models import Citation
 from bot.prompts import CANNOT_ANSWER
 from bot.quotes import make_citation
 from bot.retrieval import Retrieved
+from bot.safety import is_instruction_like
 from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
 from index.models import Article
@@ -71,8 +72,9 @@ def candidates(retrieved: list[Retrieved], articles: dict[str, Article]) -> list
             if (p.article_id, start) in seen or (start, end) in heading_spans:
                 continue
             seen.add((p.article_id, start))
-            if len(article.text[start:end].split()) < MIN_WORDS:
-                continue
+            sentence = article.text[start:end]
+            if len(sentence.split()) < MIN_WORDS or is_instruction_like(sentence):
+                continue  # too short to say anything, or addressed to an AI, not a reader
             found.append(Candidate(p.article_id, start, end, p.heading, item.rank))
     return found
 
@@ -147,26 +149,22 @@ def choose(scored: list[Candidate], vectors: np.ndarray, max_quotes: int) -> lis
     return [scored[i] for i in picked]
 
 
-def merge_adjacent(chosen: list[Candidate], articles: dict[str, Article]) -> list[tuple[str, int, int, str | None]]:
-    """Quotes as (article, start, end, heading): consecutive sentences of one paragraph are
-    joined into one quote; articles keep the order of their best sentence."""
-    article_order: list[str] = []
-    for c in chosen:
-        if c.article_id not in article_order:
-            article_order.append(c.article_id)
-    quotes: list[tuple[str, int, int, str | None]] = []
-    for article_id in article_order:
-        text = articles[article_id].text
-        spans = sorted((c.start, c.end, c.heading) for c in chosen if c.article_id == article_id)
-        for start, end, heading in spans:
-            if quotes and quotes[-1][0] == article_id:
-                _, last_start, last_end, last_heading = quotes[-1]
-                gap = text[last_end:start]
-                if not gap.strip() and "\n" not in gap:
-                    quotes[-1] = (article_id, last_start, end, last_heading)
-                    continue
-            quotes.append((article_id, start, end, heading))
-    return quotes
+def merge_adjacent(
+    chosen: list[Candidate], articles: dict[str, Article]
+) -> list[tuple[str, int, int, str | None]]:
+    """Quotes as (article, start, end, heading), most relevant first: consecutive sentences
+    of one paragraph are joined into one quote."""
+    groups: list[list[Candidate]] = []
+    for c in sorted(chosen, key=lambda c: (c.article_id, c.start)):
+        if groups and groups[-1][-1].article_id == c.article_id:
+            text = articles[c.article_id].text
+            gap = text[groups[-1][-1].end : c.start]
+            if not gap.strip() and "\n" not in gap:
+                groups[-1].append(c)
+                continue
+        groups.append([c])
+    groups.sort(key=lambda g: max(c.score for c in g), reverse=True)
+    return [(g[0].article_id, g[0].start, g[-1].end, g[0].heading) for g in groups]
 
 
 def extract(

@@ -20,6 +20,7 @@ from bot.prompts import (
 )
 from bot.quotes import locate_quote, make_citation
 from bot.retrieval import Retrieved
+from bot.safety import is_instruction_like, mask_instructions
 from bot.settings import LLMSettings, llm_api_key
 from index.keyword import tokenize
 from index.models import Article
@@ -66,7 +67,9 @@ def build_messages(question: str, retrieved: list[Retrieved], articles: dict[str
         PASSAGE.format(
             n=i,
             title=_fence(articles[r.passage.article_id].title).replace('"', "'"),
-            text=_fence(r.passage.text),
+            text=_fence(
+                mask_instructions(r.passage.text, list(r.passage.sentences), r.passage.start)
+            ),
         )
         for i, r in enumerate(retrieved, 1)
         if r.passage.article_id in articles
@@ -131,7 +134,7 @@ def verified_answer(
         if article is None:
             continue
         span = locate_quote(article, claimed, near=passage.start)
-        if span is None:
+        if span is None or is_instruction_like(article.text[span[0] : span[1]]):
             continue
         citation = make_citation(len(citations) + 1, article, *span, heading=passage.heading)
         if citation is not None:
@@ -141,23 +144,27 @@ def verified_answer(
     sentences = []
     for sentence in _SENTENCE.findall(parsed.answer):
         markers = [int(m) for m in _MARKER.findall(sentence)]
-        kept = [new_number[m] for m in markers if m in new_number]
-        if not kept:
+        if not any(m in new_number for m in markers):
             continue  # unsupported prose is dropped, whatever it says
         prose = _MARKER.sub("", sentence).strip()
-        support = " ".join([question, *(citations[k - 1].quote for k in kept)])
+        support = " ".join(
+            [question, *(citations[new_number[m] - 1].quote for m in markers if m in new_number)]
+        )
         if any(token not in support for token in _SPECIFIC.findall(prose)):
             continue  # a number or code the quotes don't carry: not grounded
         if not _mostly_grounded(prose, support):
             continue
-        marks = "".join(f" [{k}]" for k in dict.fromkeys(kept))
-        sentences.append(f"{prose}{marks}")
-    used = {int(m) for s in sentences for m in _MARKER.findall(s)}
-    kept_citations = [c for c in citations if c.n in used]
+        sentences.append(sentence.strip())
+    used = [new_number[int(m)] for s in sentences for m in _MARKER.findall(s)
+            if int(m) in new_number]
+    kept_citations = [c for c in citations if c.n in set(used)]
     renumber = {c.n: i for i, c in enumerate(kept_citations, 1)}
-    text = " ".join(
-        _MARKER.sub(lambda m: f" [{renumber[int(m.group(1))]}]", s) for s in sentences
-    )
+
+    def renumbered(match: re.Match[str]) -> str:
+        old = new_number.get(int(match.group(1)))
+        return f" [{renumber[old]}]" if old is not None else ""
+
+    text = " ".join(_MARKER.sub(renumbered, s) for s in sentences)
     final = [
         Citation(renumber[c.n], c.quote, c.start, c.end, c.article, c.link, c.heading)
         for c in kept_citations

@@ -48,3 +48,42 @@ Conversation:
 {history}
 
 Last question: {question}"""
+
+# --- Telegram: every line the bot says on its own (plain text; the front end escapes it) ---
+TG_GREETING = "Hello! I answer questions about news articles with verbatim, checked quotes."
+TG_KNOWS = "I know {count} article{s}:"
+TG_MORE_ARTICLES = "…and {count} more (see /articles)."
+TG_NO_ARTICLES = "No articles are indexed yet."
+TG_HOW_TO_ASK = (
+    "How to ask: in a private chat, just send me your question. In a group, mention me "
+    "({bot} your question), reply to one of my messages, or use /ask <question>. "
+    "Follow-up questions use our recent conversation; /reset forgets it."
+)
+TG_ARTICLES_HEADER = "Articles ({count}):"
+TG_QUOTE_CONTINUED = "(continued)"
+TG_ASK_USAGE = "Ask me something after the command, e.g. /ask what are the obstacles?"
+TG_UNKNOWN_COMMAND = "I don't know that command; /help says what I can do."
+TG_RESET_DONE = "Done: I've forgotten our conversation. The next question starts afresh."
+TG_NOT_ALLOWED = "Sorry, this bot is private and not available in this chat."
+TG_TOO_LONG = "That question is {length} characters long; please keep it under {limit}."
+TG_RATE_LIMITED = "You're asking faster than I can keep up: please wait {seconds} s."
+TG_UNAVAILABLE = "The article index is temporarily unavailable; please try again in a minute."
+TG_NO_INDEX = "No articles are indexed yet, so I can't answer questions. Ask an admin to add some."
+TG_INGEST_BUSY = "Another indexing run is in progress; please send the file again in a minute."
+TG_ERROR = "Sorry, something went wrong while handling that. Please try again."
+TG_ADMIN_ONLY = "Only the bot's admins can add articles."
+TG_DOCUMENT_TYPE = "I can only add .txt, .md, .html, .htm or .pdf files."
+TG_DOCUMENT_TOO_BIG = "That file is {size:.1f} MB; the limit is {limit:g} MB."
+TG_INGEST_DONE = (
+    "Indexed {name}: {added} added, {updated} updated, {unchanged} unchanged, "
+    "{skipped} skipped. The index holds {passages} passages."
+)
+TG_INGEST_SKIPPED = "Skipped {name}: {reason}"
+TG_INGEST_NOT_KEPT = "The file was not kept in the corpus."
+TG_COMMANDS = {
+    "ask": "Ask a question about the articles",
+    "articles": "List the articles I know",
+    "help": "What I know and how to ask",
+    "reset": "Forget our conversation",
+    "start": "Start here",
+}

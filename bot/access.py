@@ -1,0 +1,177 @@
+"""Who may use the Telegram bot and how much: allowlists, rate limit, question and file caps."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from bot.settings import TelegramSettings
+
+# What index.loaders can read, by extension and, for names without one, by MIME type.
+DOCUMENT_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".pdf")
+_EXTENSION_OF_MIME = {
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/html": ".html",
+    "application/pdf": ".pdf",
+}
+# Room for "-NN" and the extension within common 255-byte file name limits, with margin.
+_MAX_STEM_BYTES = 80
+_NOT_NAME_CHARS = re.compile(r"[^\w-]+")
+_FALLBACK_STEM = "document"
+
+RATE_WINDOW_S = 60.0
+
+Refusal = Literal["empty", "too_long", "rate_limited"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a question may be answered; when not, why, and what to tell the user."""
+
+    refusal: Refusal | None = None
+    wait_s: int = 0  # rate_limited: seconds until the next question is accepted
+    notify: bool = True  # rate_limited: False when the user was already told to wait
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+
+class SlidingWindowLimiter:
+    """At most `limit` events per key within any `window_s` seconds."""
+
+    def __init__(self, limit: int, window_s: float = RATE_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self._events: dict[int, deque[float]] = {}
+
+    def acquire(self, key: int) -> float:
+        """Record an event and return 0.0, or return the seconds to wait (nothing recorded)."""
+        now = self.clock()
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self.window_s:
+            events.popleft()
+        if len(events) >= self.limit:
+            return events[0] + self.window_s - now
+        events.append(now)
+        if len(self._events) > 4096:  # forget users who have gone quiet
+            cutoff = now - self.window_s
+            self._events = {k: v for k, v in self._events.items() if v and v[-1] > cutoff}
+        return 0.0
+
+
+class AccessPolicy:
+    """The Telegram settings' rules, applied before any work is done.
+
+    Allowlists: when either list is non-empty, a message is served if its sender is an
+    allowed user (in any chat) or it comes from an allowed chat (any member); admins always
+    are. Others get one polite refusal per chat for the life of the process, then silence.
+    """
+
+    def __init__(self, settings: TelegramSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.limiter = SlidingWindowLimiter(settings.questions_per_minute, RATE_WINDOW_S, clock)
+        self._refused_chats: set[int] = set()
+        self._told_to_wait_until: dict[int, float] = {}
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.settings.allowed_user_ids or self.settings.allowed_chat_ids)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.settings.admin_user_ids
+
+    def is_allowed(self, user_id: int | None, chat_id: int) -> bool:
+        if not self.restricted or self.is_admin(user_id):
+            return True
+        return (user_id is not None and user_id in self.settings.allowed_user_ids) or (
+            chat_id in self.settings.allowed_chat_ids
+        )
+
+    def first_refusal(self, chat_id: int) -> bool:
+        """True the first time a chat is refused (answer it), False afterwards (stay silent)."""
+        if chat_id in self._refused_chats:
+            return False
+        self._refused_chats.add(chat_id)
+        return True
+
+    def check_question(self, user_id: int, question: str) -> Verdict:
+        """Empty and over-long questions are refused first; they never count against the limit."""
+        if not question.strip():
+            return Verdict("empty")
+        if len(question) > self.settings.max_question_chars:
+            return Verdict("too_long")
+        wait = self.limiter.acquire(user_id)
+        if wait <= 0:
+            self._told_to_wait_until.pop(user_id, None)
+            return Verdict()
+        now = self.clock()
+        # One "please wait" per blocked stretch: repeating it would only add to the flood.
+        notify = self._told_to_wait_until.get(user_id, -math.inf) <= now
+        if notify:
+            self._told_to_wait_until[user_id] = now + wait
+        return Verdict("rate_limited", wait_s=max(1, math.ceil(wait)), notify=notify)
+
+    def document_too_big(self, size: int | None) -> bool:
+        return size is not None and size > self.max_document_bytes
+
+    @property
+    def max_document_bytes(self) -> int:
+        return int(self.settings.max_document_mb * 1024 * 1024)
+
+
+def document_extension(file_name: str | None, mime_type: str | None) -> str | None:
+    """The loader extension for an upload: from its name, else its MIME type; None = refuse."""
+    name = (file_name or "").replace("\x00", "")
+    suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
+    if suffix:
+        return suffix if suffix in DOCUMENT_EXTENSIONS else None
+    return _EXTENSION_OF_MIME.get((mime_type or "").split(";")[0].strip().lower())
+
+
+def safe_document_stem(file_name: str | None) -> str:
+    """A file name stem made by us from a user's name: one path component, no dots or
+    separators, at most _MAX_STEM_BYTES of UTF-8, never empty."""
+    name = (file_name or "").replace("\x00", "-").replace("\\", "/")
+    name = PurePosixPath(name).name if "/" in name else name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and ("." + suffix.lower()) in DOCUMENT_EXTENSIONS:
+        name = stem
+    slug = _NOT_NAME_CHARS.sub("-", unicodedata.normalize("NFKC", name)).strip("-_").lower()
+    encoded = slug.encode("utf-8")[:_MAX_STEM_BYTES]
+    slug = encoded.decode("utf-8", "ignore").rstrip("-_")
+    return slug or _FALLBACK_STEM
+
+
+def save_document(folder: Path, file_name: str | None, extension: str, content: bytes) -> Path:
+    """Write `content` to a new file in `folder` named by us; never overwrites anything."""
+    if extension not in DOCUMENT_EXTENSIONS:
+        raise ValueError(f"unsupported extension {extension!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    stem = safe_document_stem(file_name)
+    for attempt in range(1, 10_000):
+        candidate = root / f"{stem if attempt == 1 else f'{stem}-{attempt}'}{extension}"
+        if candidate.parent != root:  # cannot happen with our stems; refuse rather than trust
+            raise ValueError("document name escapes the corpus folder")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        return candidate
+    raise FileExistsError(f"no free name for {stem}{extension} in {folder}")

@@ -1,0 +1,256 @@
+"""Answers, article lists and summaries as Telegram HTML messages within the length limit."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+from bot import prompts
+from bot.models import Answer, Citation
+from index.ingest import IngestReport
+from index.store import ArticleRecord
+
+MAX_MESSAGE_LENGTH = 4096  # Telegram: UTF-16 code units of the text left after parsing
+_MAX_TITLE_CHARS = 200
+_MAX_URL_CHARS = 2048
+_HELP_TITLES = 10
+_BLOCK_SEPARATOR = "\n\n"
+
+# Where a too-long text may be cut, best first: paragraphs, lines, sentences, words.
+_CUTS = (
+    re.compile(r"\n\s*\n"),
+    re.compile(r"\n"),
+    re.compile(r"(?:(?<=[.!?…。])|(?<=[.!?…。][\"'”’)\]]))\s+"),
+    re.compile(r"\s+"),
+)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, the unit of Telegram's limits."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def escape(text: str) -> str:
+    """Text for an HTML message: &, < and > escaped (quotes need no escaping outside tags)."""
+    return html.escape(text, quote=False)
+
+
+def visible_text(html_text: str) -> str:
+    """What Telegram shows for our HTML: tags dropped, entities decoded.
+
+    Only valid for HTML made here, where every literal "<" in text is escaped.
+    """
+    return html.unescape(_TAG.sub("", html_text))
+
+
+def telegram_length(html_text: str) -> int:
+    """The length Telegram checks against its limit: the parsed text, in UTF-16 units."""
+    return utf16_len(visible_text(html_text))
+
+
+def fits(html_text: str, limit: int = MAX_MESSAGE_LENGTH) -> bool:
+    """Conservative: the raw HTML (never shorter than the parsed text) must fit too."""
+    return utf16_len(html_text) <= limit and telegram_length(html_text) <= limit
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` when it is an absolute http(s) URL fit for a link, else None (shown as text)."""
+    if not url or len(url) > _MAX_URL_CHARS or any(c.isspace() or ord(c) < 32 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def link(text: str, url: str | None) -> str:
+    """`text` escaped, linked to `url` when that is a safe http(s) URL."""
+    target = safe_url(url)
+    if target is None:
+        return escape(text)
+    return f'<a href="{html.escape(target, quote=True)}">{escape(text)}</a>'
+
+
+def _short(text: str, limit: int = _MAX_TITLE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def split_to_fit(text: str, wrap: Callable[[str], str], limit: int = MAX_MESSAGE_LENGTH,
+                 level: int = 0) -> list[str]:
+    """Cut `text` into pieces (substrings, trimmed) such that each `wrap(escape(piece))` fits,
+    cutting at the best boundary available: paragraph, line, sentence, word, character."""
+    text = text.strip()
+    if not text:
+        return []
+    if fits(wrap(escape(text)), limit):
+        return [text]
+    if level == len(_CUTS):
+        return _hard_split(text, wrap, limit)
+    units: list[tuple[int, int]] = []
+    start = 0
+    for gap in _CUTS[level].finditer(text):
+        if gap.start() > start:
+            units.append((start, gap.start()))
+        start = gap.end()
+    if start < len(text):
+        units.append((start, len(text)))
+    pieces: list[str] = []
+    current: tuple[int, int] | None = None
+    for unit in units:
+        if current is not None:
+            joined = (current[0], unit[1])
+            if fits(wrap(escape(text[joined[0] : joined[1]])), limit):
+                current = joined
+                continue
+            pieces.append(text[current[0] : current[1]])
+            current = None
+        if fits(wrap(escape(text[unit[0] : unit[1]])), limit):
+            current = unit
+        else:
+            pieces.extend(split_to_fit(text[unit[0] : unit[1]], wrap, limit, level + 1))
+    if current is not None:
+        pieces.append(text[current[0] : current[1]])
+    return pieces
+
+
+def _hard_split(text: str, wrap: Callable[[str], str], limit: int) -> list[str]:
+    """Last resort for a "word" longer than a message: the longest prefixes that fit."""
+    pieces = []
+    while text:
+        low, high = 1, len(text)
+        while low < high:  # largest prefix length that fits
+            middle = (low + high + 1) // 2
+            if fits(wrap(escape(text[:middle])), limit):
+                low = middle
+            else:
+                high = middle - 1
+        pieces.append(text[:low])
+        text = text[low:]
+    return pieces
+
+
+def pack(blocks: Sequence[str], limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Join whole blocks (each a complete HTML fragment that fits) into as few messages as
+    fit; a message never ends inside a tag or an entity because blocks are never cut."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        candidate = f"{current}{_BLOCK_SEPARATOR}{block}" if current else block
+        if fits(candidate, limit):
+            current = candidate
+            continue
+        if current:
+            messages.append(current)
+        current = block
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _text_blocks(text: str, limit: int, wrap: Callable[[str], str] = lambda s: s) -> list[str]:
+    return [wrap(escape(piece)) for piece in split_to_fit(text, wrap, limit)]
+
+
+def citation_source(citation: Citation) -> str:
+    """The article title, linked to the quote's place (or the article) when a URL is safe."""
+    title = _short(citation.article.title or citation.article.id)
+    return link(title, safe_url(citation.link) or safe_url(citation.article.url))
+
+
+def quote_blocks(citation: Citation, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """One closed <blockquote> per part: the number and source, then the quote's text.
+
+    A quote too long for one message is cut at sentence, then word boundaries; every part
+    carries its own header, so each message reads on its own.
+    """
+    source = citation_source(citation)
+    first = f"<b>[{citation.n}]</b> {source}"
+    later = f"<b>[{citation.n}]</b> {source} {escape(prompts.TG_QUOTE_CONTINUED)}"
+
+    def wrap_with(header: str) -> Callable[[str], str]:
+        return lambda body: f"<blockquote>{header}\n{body}</blockquote>"
+
+    # Measure every part against the longer header so any of them may carry either.
+    parts = split_to_fit(citation.quote, wrap_with(later), limit)
+    return [
+        wrap_with(first if i == 0 else later)(escape(part)) for i, part in enumerate(parts)
+    ]
+
+
+def render_answer(answer: Answer, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """The answer line, its note in italics, then each quote as a numbered blockquote."""
+    blocks = _text_blocks(answer.text, limit)
+    if answer.note:
+        blocks += _text_blocks(answer.note, limit, lambda body: f"<i>{body}</i>")
+    for citation in answer.citations:
+        blocks += quote_blocks(citation, limit)
+    return pack(blocks, limit) or [escape(prompts.CANNOT_ANSWER)]
+
+
+def render_help(records: Sequence[ArticleRecord], bot_username: str, *,
+                greeting: bool = False) -> str:
+    """What the bot knows (how many articles, the first titles) and how to ask it."""
+    titles = sorted((r.title or r.id for r in records), key=str.casefold)
+    lines = [escape(prompts.TG_GREETING)] if greeting else []
+    if titles:
+        lines.append(escape(prompts.TG_KNOWS.format(count=len(titles),
+                                                    s="" if len(titles) == 1 else "s")))
+        lines += [f"• {escape(_short(t))}" for t in titles[:_HELP_TITLES]]
+        if len(titles) > _HELP_TITLES:
+            lines.append(escape(prompts.TG_MORE_ARTICLES.format(count=len(titles) - _HELP_TITLES)))
+    else:
+        lines.append(escape(prompts.TG_NO_ARTICLES))
+    lines.append("")
+    lines.append(escape(prompts.TG_HOW_TO_ASK.format(bot="@" + bot_username)))
+    return "\n".join(lines)
+
+
+def render_articles(records: Sequence[ArticleRecord],
+                    limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Every article, numbered, the title linked to the article when it has a safe URL."""
+    if not records:
+        return [escape(prompts.TG_NO_ARTICLES)]
+    ordered = sorted(records, key=lambda r: ((r.title or r.id).casefold(), r.id))
+    lines = [f"<b>{escape(prompts.TG_ARTICLES_HEADER.format(count=len(ordered)))}</b>"]
+    for number, record in enumerate(ordered, 1):
+        byline = ", ".join(part for part in (record.author, record.published) if part)
+        line = f"{number}. {link(_short(record.title or record.id), record.url)}"
+        if byline:
+            line += f" — {escape(_short(byline, 120))}"
+        lines.append(line)
+    # One block per line so a long list is split between articles, never inside one.
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        candidate = f"{current}\n{line}" if current else line
+        if fits(candidate, limit):
+            current = candidate
+        else:
+            messages.append(current)
+            current = line
+    messages.append(current)
+    return messages
+
+
+def render_ingest(report: IngestReport, file_name: str, kept: bool) -> str:
+    """The admin's summary: what changed, what was skipped and why."""
+    lines = [
+        escape(prompts.TG_INGEST_DONE.format(
+            name=_short(file_name, 120), added=report.added, updated=report.updated,
+            unchanged=report.unchanged, skipped=len(report.skipped), passages=report.passages,
+        ))
+    ]
+    for skipped in report.skipped:
+        name = skipped.path.replace("\\", "/").rsplit("/", 1)[-1]  # never a server path
+        lines.append(escape(prompts.TG_INGEST_SKIPPED.format(name=_short(name, 120),
+                                                             reason=_short(skipped.reason))))
+    if not kept:
+        lines.append(escape(prompts.TG_INGEST_NOT_KEPT))
+    return "\n".join(lines)

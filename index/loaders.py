@@ -1,0 +1,279 @@
+"""Turn files, folders and articles JSONL into clean `Article`s, and bad inputs into `Skipped`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from index.articles_jsonl import iter_jsonl_articles
+from index.cleaning import CleanText, clean_article_text, clean_paragraphs
+from index.encoding import decode_text
+from index.errors import UnreadableArticle
+from index.formats import Extracted, read_html, read_markdown, read_pdf
+from index.models import Article, Skipped
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+_TEXT = frozenset({".txt", ".text"})
+_MARKDOWN = frozenset({".md", ".markdown"})
+_HTML = frozenset({".html", ".htm", ".xhtml"})
+_JSONL = frozenset({".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz"})
+SUPPORTED_SUFFIXES: frozenset[str] = _TEXT | _MARKDOWN | _HTML | _JSONL | {".pdf"}
+# Formats people keep articles in that we cannot read: reported, where other unknown
+# files in a folder (images, spreadsheets) are passed over in silence.
+_ARTICLE_LIKE = frozenset(
+    {".doc", ".docx", ".odt", ".rtf", ".epub", ".mht", ".mhtml", ".webarchive", ".pages", ".json"}
+)
+
+
+def iter_articles(
+    paths: Sequence[Path],
+    *,
+    corpus_root: Path | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Iterator[Article | Skipped]:
+    """Walk files/folders/JSONL given, yield an Article per readable item and a Skipped
+    (path, one-line reason) per bad one; never raises for one bad file."""
+    used_ids: dict[str, str] = {}
+    for given in paths:
+        path = Path(given)
+        for item in _iter_path(path, corpus_root, max_bytes):
+            yield _unique(item, used_ids) if isinstance(item, Article) else item
+
+
+def load_file(
+    path: Path, *, corpus_root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[Article]:
+    """The articles of one file (several for a JSONL); raises UnreadableArticle for a bad file.
+
+    A JSONL's bad lines are left out here; `iter_articles` reports them one by one.
+    """
+    path = Path(path)
+    suffix = format_suffix(path)
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnreadableArticle(f"unsupported file type {suffix or '(no extension)'}")
+    size = _checked_size(path, max_bytes)
+    if suffix in _JSONL:
+        items = list(iter_jsonl_articles(path, display_path(path), max_bytes=max_bytes))
+        articles = [item for item in items if isinstance(item, Article)]
+        if not articles:
+            reasons = [item.reason for item in items if isinstance(item, Skipped)]
+            raise UnreadableArticle(reasons[0] if reasons else "no articles in the file")
+        return articles
+    if size == 0:
+        raise UnreadableArticle("empty file")
+    data = path.read_bytes()
+    return [_read_article(path, suffix, data, corpus_root)]
+
+
+def format_suffix(path: Path) -> str:
+    """The lower-case suffix that decides the reader, two-part for `.jsonl.gz`."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    double = "".join(suffixes[-2:])
+    if double in _JSONL:
+        return double
+    return suffixes[-1] if suffixes else ""
+
+
+def display_path(path: Path) -> str:
+    """The path as given, relative to the working directory when it lies under it, posix."""
+    if path.is_absolute():
+        try:
+            return path.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return path.as_posix()
+    return Path(os.path.normpath(path)).as_posix()
+
+
+def article_id(path: Path, corpus_root: Path | None) -> str:
+    """A slug of the path under the corpus root: stable across runs and machines.
+
+    A name that is already a slug (`mexico-canada-critical-minerals.txt`) gives itself;
+    any other gets a short hash of its path, so two names that slug alike stay apart.
+    """
+    relative = _relative_to_root(path, corpus_root)
+    suffix = format_suffix(path)
+    stem = relative[: -len(suffix)] if suffix and relative.lower().endswith(suffix) else relative
+    slug = slugify(stem.replace("/", "-"))
+    if slug and slug == stem.replace("/", "-"):
+        return slug
+    return f"{slug or 'article'}-{_short_hash(relative)}"
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII letters, digits and single hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")
+
+
+def _iter_path(path: Path, corpus_root: Path | None, max_bytes: int) -> Iterator[Article | Skipped]:
+    shown = display_path(path)
+    if not path.exists():
+        reason = "broken symlink" if path.is_symlink() else "no such file or folder"
+        yield Skipped(shown, reason)
+        return
+    if corpus_root is not None and path.is_symlink() and not _inside(path, corpus_root):
+        yield Skipped(shown, "symlink points outside the corpus folder")
+        return
+    if path.is_dir():
+        root = corpus_root if corpus_root is not None else path
+        yield from _walk(path, root, max_bytes, visited=set())
+        return
+    yield from _load_safely(path, corpus_root, max_bytes)
+
+
+def _walk(
+    folder: Path, root: Path, max_bytes: int, *, visited: set[Path]
+) -> Iterator[Article | Skipped]:
+    real = folder.resolve()
+    if real in visited:
+        return
+    visited.add(real)
+    try:
+        entries = sorted(folder.iterdir(), key=lambda entry: entry.name)
+    except OSError as error:
+        yield Skipped(display_path(folder), f"cannot list folder ({error.strerror or error})")
+        return
+    for entry in entries:
+        if _ignored_name(entry.name):
+            continue
+        if entry.is_symlink():
+            problem = _symlink_problem(entry, root)
+            if problem:
+                yield Skipped(display_path(entry), problem)
+                continue
+        if entry.is_dir():
+            yield from _walk(entry, root, max_bytes, visited=visited)
+        elif format_suffix(entry) in SUPPORTED_SUFFIXES:
+            yield from _load_safely(entry, root, max_bytes)
+        elif format_suffix(entry) in _ARTICLE_LIKE:
+            yield Skipped(display_path(entry), f"unsupported file type {format_suffix(entry)}")
+
+
+def _ignored_name(name: str) -> bool:
+    """Hidden files and folders (.git, .DS_Store) and editors' temporary files."""
+    return name.startswith((".", "~$")) or name.endswith("~")
+
+
+def _symlink_problem(entry: Path, root: Path) -> str | None:
+    if not entry.exists():
+        return "broken symlink"
+    if not _inside(entry, root):
+        return "symlink points outside the corpus folder"
+    return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _load_safely(
+    path: Path, corpus_root: Path | None, max_bytes: int
+) -> Iterator[Article | Skipped]:
+    shown = display_path(path)
+    try:
+        if format_suffix(path) in _JSONL:
+            _checked_size(path, max_bytes)
+            yield from iter_jsonl_articles(path, shown, max_bytes=max_bytes)
+            return
+        yield from load_file(path, corpus_root=corpus_root, max_bytes=max_bytes)
+    except UnreadableArticle as error:
+        yield Skipped(shown, str(error))
+    except OSError as error:
+        yield Skipped(shown, f"cannot read file ({error.strerror or error})")
+    except Exception as error:  # one bad file must never stop an ingest
+        log.warning("unexpected error reading %s", shown, exc_info=True)
+        yield Skipped(shown, f"could not read ({type(error).__name__}: {error})"[:200])
+
+
+def _checked_size(path: Path, max_bytes: int) -> int:
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise UnreadableArticle(
+            f"file too large ({_human(size)}; the limit is {_human(max_bytes)})"
+        )
+    return size
+
+
+def _human(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1048576:.1f} MB"
+
+
+def _read_article(path: Path, suffix: str, data: bytes, corpus_root: Path | None) -> Article:
+    if suffix == ".pdf":
+        extracted = read_pdf(data)
+    else:
+        text = decode_text(data)
+        if not text.strip():
+            raise UnreadableArticle("empty file (only whitespace)")
+        if suffix in _MARKDOWN:
+            extracted = read_markdown(text)
+        elif suffix in _HTML:
+            extracted = read_html(text)
+        else:
+            return _article_from(path, corpus_root, Extracted(), clean_article_text(text))
+    clean = clean_paragraphs(
+        extracted.paragraphs, title_hint=extracted.title, page_count=extracted.page_count
+    )
+    return _article_from(path, corpus_root, extracted, clean)
+
+
+def _article_from(
+    path: Path, corpus_root: Path | None, extracted: Extracted, clean: CleanText
+) -> Article:
+    if not clean.text.strip():
+        raise UnreadableArticle("no article text found (only page chrome or markup)")
+    return Article(
+        id=article_id(path, corpus_root),
+        title=extracted.title or clean.title or title_from_name(path),
+        text=clean.text,
+        author=extracted.author or clean.author,
+        published=extracted.published or clean.published,
+        url=extracted.url,
+        path=display_path(path),
+        source=extracted.source,
+        headings=clean.headings,
+        pages=clean.pages,
+    )
+
+
+def title_from_name(path: Path) -> str:
+    """Last resort: `mexico-canada-critical-minerals.txt` → "Mexico canada critical minerals"."""
+    suffix = format_suffix(path)
+    stem = path.name[: -len(suffix)] if suffix else path.name
+    words = re.sub(r"[-_.]+", " ", stem).strip()
+    return words[:1].upper() + words[1:] if words else path.name
+
+
+def _relative_to_root(path: Path, corpus_root: Path | None) -> str:
+    if corpus_root is not None:
+        try:
+            return path.absolute().relative_to(corpus_root.absolute()).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+
+
+def _unique(article: Article, used: dict[str, str]) -> Article:
+    """Two files that slug alike in one run (`story.txt`, `story.md`): the later gets a hash."""
+    owner = used.setdefault(article.id, article.path or "")
+    if owner == (article.path or ""):
+        return article
+    fresh = f"{article.id}-{_short_hash(article.path or article.text_hash)}"
+    used[fresh] = article.path or ""
+    return replace(article, id=fresh)

@@ -1,0 +1,444 @@
+"""Loading real files from a temporary corpus: formats, encodings, ids, and every bad input."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from index.errors import UnreadableArticle
+from index.loaders import (
+    SUPPORTED_SUFFIXES,
+    article_id,
+    iter_articles,
+    load_file,
+)
+from index.models import Article, Skipped
+
+SEED = Path(__file__).resolve().parent.parent / "corpus" / "mexico-canada-critical-minerals.txt"
+BODY = (
+    "The council voted on Tuesday to approve the new bridge across the river, ending a "
+    "debate that had lasted for more than three years."
+)
+BODY_2 = "Construction is expected to begin in the spring, officials said, with work done by 2027."
+QUOTE = "“It’s a great day — for everyone,” the mayor said."
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    return folder
+
+
+def load_folder(folder: Path, **kwargs: int) -> tuple[list[Article], list[Skipped]]:
+    items = list(iter_articles([folder], corpus_root=folder, **kwargs))
+    articles = [item for item in items if isinstance(item, Article)]
+    skipped = [item for item in items if isinstance(item, Skipped)]
+    return articles, skipped
+
+
+def only_article(path: Path) -> Article:
+    articles = load_file(path, corpus_root=path.parent)
+    assert len(articles) == 1
+    return articles[0]
+
+
+# --- PDF fixtures, written as raw PDF syntax -------------------------------------------
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A minimal PDF with one text line per entry on each page (Helvetica, no images)."""
+    objects: list[bytes] = [b"", b""]  # catalog and page tree, filled in below
+    font = len(objects) + 1
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    kids = []
+    for lines in pages:
+        ops = ["BT", "/F1 11 Tf", "14 TL", "50 760 Td"]
+        for line in lines:
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops += [f"({escaped}) Tj", "T*"]
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        content = len(objects)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (font, content)
+        )
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    refs = " ".join(f"{kid} 0 R" for kid in kids).encode()
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (refs, len(kids))
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
+    return out.getvalue()
+
+
+PAGE_ONE = ["Bridge Vote Ends Long Debate", BODY]
+PAGE_TWO = [BODY_2]
+
+
+# --- formats -----------------------------------------------------------------------------
+
+
+def test_seed_text_file(corpus: Path) -> None:
+    shutil.copy(SEED, corpus / SEED.name)
+    articles, skipped = load_folder(corpus)
+    assert skipped == []
+    (article,) = articles
+    assert article.id == "mexico-canada-critical-minerals"
+    assert article.title == "Mexico and Canada Plan Joint Action on Critical Minerals"
+    assert article.author == "Fiaz Ahmed"
+    assert article.text.startswith("Mexico and Canada are preparing")
+    assert article.heading_before(article.text.index("Despite shared goals")) == "Challenges Ahead"
+    assert article.path is not None and article.path.endswith(
+        "corpus/mexico-canada-critical-minerals.txt"
+    )
+
+
+def test_plain_text_title_falls_back_to_file_name(corpus: Path) -> None:
+    path = corpus / "council_bridge-vote.txt"
+    path.write_text(f"{BODY}\n{BODY_2}\n", encoding="utf-8")
+    article = only_article(path)
+    assert article.title == "Council bridge vote"
+    assert article.text == f"{BODY}\n\n{BODY_2}"
+
+
+def test_markdown_with_front_matter(corpus: Path) -> None:
+    path = corpus / "bridge.md"
+    path.write_text(
+        "---\ntitle: Bridge vote ends debate\nauthor: [Jane Roe, John Doe]\n"
+        "date: 2024-03-05\nurl: https://example.com/bridge\nsource: Example News\n---\n"
+        f"{BODY[:54]}\n{BODY[55:]}\n\n## What happens next\n\n"
+        f"Construction is expected to begin in the **spring**, [officials](https://x.y) said.\n",
+        encoding="utf-8",
+    )
+    article = only_article(path)
+    assert article.title == "Bridge vote ends debate"
+    assert article.author == "Jane Roe, John Doe"
+    assert article.published == "2024-03-05"
+    assert article.url == "https://example.com/bridge"
+    assert article.source == "Example News"
+    assert article.text.split("\n\n") == [
+        BODY,
+        "What happens next",
+        "Construction is expected to begin in the spring, officials said.",
+    ]
+    assert [article.text[s:e] for s, e in article.headings] == ["What happens next"]
+
+
+def test_markdown_heading_is_title_without_front_matter(corpus: Path) -> None:
+    path = corpus / "note.markdown"
+    path.write_text(f"# Bridge vote ends debate\n\n{BODY}\n", encoding="utf-8")
+    article = only_article(path)
+    assert article.title == "Bridge vote ends debate"
+    assert article.text == BODY
+
+
+HTML_PAGE = f"""<!doctype html><html><head><title>Bridge vote ends debate | Example News</title>
+<meta name="author" content="Jane Roe">
+<meta property="article:published_time" content="2024-03-05T10:00:00Z">
+<link rel="canonical" href="https://example.com/bridge"></head>
+<body><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/login">Sign in</a></nav>
+<article><h1>Bridge vote ends debate</h1>
+<p>{BODY}</p>
+<h2>What happens next</h2>
+<p>{BODY_2}</p>
+<p>{QUOTE}</p>
+</article>
+<footer><p>© 2024 Example Inc. All rights reserved.</p>
+<a href="/privacy">Privacy Policy</a></footer>
+</body></html>"""
+
+
+def test_html_main_text_and_metadata(corpus: Path) -> None:
+    path = corpus / "bridge.html"
+    path.write_text(HTML_PAGE, encoding="utf-8")
+    article = only_article(path)
+    assert article.title == "Bridge vote ends debate"
+    assert article.author == "Jane Roe"
+    assert article.published == "2024-03-05"
+    assert article.url == "https://example.com/bridge"
+    assert article.text.split("\n\n") == [BODY, "What happens next", BODY_2, QUOTE]
+    assert [article.text[s:e] for s, e in article.headings] == ["What happens next"]
+
+
+def test_pdf_pages_and_offsets(corpus: Path) -> None:
+    path = corpus / "bridge.pdf"
+    path.write_bytes(make_pdf([PAGE_ONE, PAGE_TWO]))
+    article = only_article(path)
+    assert BODY in article.text and BODY_2 in article.text
+    assert len(article.pages) == 2
+    assert article.text[article.pages[1] :].startswith("Construction is expected")
+    assert article.page_at(article.text.index("Construction")) == 2
+    assert article.page_at(article.text.index("The council")) == 1
+
+
+def _jsonl_lines() -> list[str]:
+    promo = "Sign up for our Morning Brief, delivered daily"
+    records = [
+        {
+            "id": f"example.com/story-{n}",
+            "title": f"Story {n} | Example",
+            "url": f"https://www.example.com/story-{n}",
+            "authors": ["Jane Roe John Doe", "Jane Roe", "John Doe"],
+            "published": "2022-01-02",
+            "text": f"{promo}\n\n{BODY} ({n})\n\n{BODY_2}",
+        }
+        for n in range(4)
+    ]
+    lines = [json.dumps(record) for record in records]
+    lines.insert(2, '{"id": "broken", "text": ')
+    lines.insert(3, '{"id": "empty", "text": "   "}')
+    return lines
+
+
+@pytest.mark.parametrize("name", ["articles.jsonl", "articles.jsonl.gz"])
+def test_articles_jsonl_with_bad_lines(corpus: Path, name: str) -> None:
+    path = corpus / name
+    data = ("\n".join(_jsonl_lines()) + "\n").encode("utf-8")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    articles, skipped = load_folder(corpus)
+    assert [a.id for a in articles] == [f"example.com/story-{n}" for n in range(4)]
+    first = articles[0]
+    assert first.title == "Story 0"
+    assert first.author == "Jane Roe, John Doe"
+    assert first.published == "2022-01-02"
+    assert first.source == "example.com"
+    assert first.text == f"{BODY} (0)\n\n{BODY_2}"  # the repeated promo is gone
+    assert [(s.path.rsplit(":", 1)[1], s.reason.split(":")[0]) for s in skipped] == [
+        ("3", "line 3"),
+        ("4", "line 4"),
+    ]
+    assert "invalid JSON" in skipped[0].reason and "no text" in skipped[1].reason
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+ENCODED_TEXT = f"Café owners said “no” — {BODY}\nŒuvre: {BODY_2}\n"
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        ENCODED_TEXT.encode("utf-8"),
+        codecs.BOM_UTF8 + ENCODED_TEXT.encode("utf-8"),
+        codecs.BOM_UTF16_LE + ENCODED_TEXT.encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + ENCODED_TEXT.encode("utf-16-be"),
+        ENCODED_TEXT.encode("utf-16-le"),
+        ENCODED_TEXT.encode("utf-16-be"),
+        ENCODED_TEXT.encode("cp1252"),
+        ENCODED_TEXT.replace("\n", "\r\n").encode("utf-8"),
+    ],
+    ids=["utf8", "utf8-bom", "utf16le-bom", "utf16be-bom", "utf16le", "utf16be", "cp1252", "crlf"],
+)
+def test_encodings(corpus: Path, encoded: bytes) -> None:
+    path = corpus / "encoded.txt"
+    path.write_bytes(encoded)
+    article = only_article(path)
+    assert article.text == ENCODED_TEXT.strip().replace("\n", "\n\n")
+
+
+def test_latin1_without_smart_quotes(corpus: Path) -> None:
+    text = f"Le café était fermé à cause de la grève, a-t-il dit. {BODY}"
+    path = corpus / "latin.txt"
+    path.write_bytes(text.encode("latin-1"))
+    assert only_article(path).text == text
+
+
+def test_stray_invalid_byte_in_utf8_does_not_crash(corpus: Path) -> None:
+    path = corpus / "stray.txt"
+    path.write_bytes(f"Café “quoted” — {BODY}".encode() + b"\xff\n")
+    article = only_article(path)
+    assert article.text.startswith("Café “quoted” — The council voted")
+
+
+def test_text_is_nfc_normalised(corpus: Path) -> None:
+    path = corpus / "nfc.txt"
+    path.write_text(f"Cafe\u0301 owners agreed. {BODY}", encoding="utf-8")
+    assert only_article(path).text.startswith("Café owners agreed.")
+
+
+# --- ids and paths ------------------------------------------------------------------------
+
+
+def test_ids_are_slugs_and_distinct(corpus: Path) -> None:
+    (corpus / "2024" / "jan").mkdir(parents=True)
+    (corpus / "2024" / "jan" / "bridge-vote.txt").write_text(BODY, encoding="utf-8")
+    (corpus / "Bridge Vote.txt").write_text(BODY + " Again.", encoding="utf-8")
+    (corpus / "bridge-vote.txt").write_text(BODY + " Once more.", encoding="utf-8")
+    (corpus / "bridge-vote.md").write_text(BODY + " And more.", encoding="utf-8")
+    articles, skipped = load_folder(corpus)
+    assert skipped == []
+    assert len({a.id for a in articles}) == 4
+    by_path = {a.path.rsplit("corpus/", 1)[1]: a.id for a in articles if a.path}
+    assert by_path["2024/jan/bridge-vote.txt"] == "2024-jan-bridge-vote"
+    assert by_path["Bridge Vote.txt"].startswith("bridge-vote-")
+    # Same stem, two formats: the first in name order keeps the plain id.
+    assert by_path["bridge-vote.md"] == "bridge-vote"
+    assert by_path["bridge-vote.txt"].startswith("bridge-vote-")
+    again = {a.path: a.id for a in load_folder(corpus)[0]}
+    assert again == {a.path: a.id for a in articles}
+
+
+def test_article_id_is_file_name_without_root(tmp_path: Path) -> None:
+    assert article_id(tmp_path / "x" / "mexico-canada.txt", None) == "mexico-canada"
+    assert article_id(tmp_path / "a" / "b.jsonl.gz", tmp_path) == "a-b"
+
+
+def test_path_is_relative_to_cwd(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (corpus / "a.txt").write_text(BODY, encoding="utf-8")
+    monkeypatch.chdir(corpus.parent)
+    (article,) = [i for i in iter_articles([Path("corpus")]) if isinstance(i, Article)]
+    assert article.path == "corpus/a.txt"
+    (article,) = [i for i in iter_articles([corpus.absolute()]) if isinstance(i, Article)]
+    assert article.path == "corpus/a.txt"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_each_bad_file_is_skipped_with_a_reason_and_the_rest_loads(corpus: Path) -> None:
+    (corpus / "good.txt").write_text(BODY, encoding="utf-8")
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "blank.md").write_text(" \n\t\n  \n", encoding="utf-8")
+    (corpus / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    (corpus / "noise.txt").write_bytes(bytes([1, 2, 3, 4, 5, 6, 7, 8, 11, 14, 15, 16]) * 50)
+    (corpus / "high.md").write_bytes(bytes(range(128, 256)) * 5)
+    (corpus / "big.txt").write_text(BODY * 20, encoding="utf-8")
+    (corpus / "scan.pdf").write_bytes(make_pdf([[]]))
+    (corpus / "broken.pdf").write_bytes(make_pdf([PAGE_ONE])[:300])
+    (corpus / "garbage.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf at all")
+    (corpus / "chrome-only.txt").write_text(
+        "Sign in to comment\nPrivacy Policy\n", encoding="utf-8"
+    )
+    articles, skipped = load_folder(corpus, max_bytes=1000)
+    assert [a.id for a in articles] == ["good"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["empty.txt"] == "empty file"
+    assert reasons["blank.md"].startswith("empty file")
+    assert reasons["binary.txt"].startswith("binary data")
+    assert reasons["noise.txt"].startswith("binary data")
+    assert reasons["high.md"].startswith("binary data")
+    assert reasons["big.txt"].startswith("file too large")
+    assert reasons["scan.pdf"].startswith("PDF has no text layer")
+    assert reasons["broken.pdf"].startswith(("broken PDF", "PDF has no"))
+    assert reasons["garbage.pdf"].startswith("broken PDF")
+    assert reasons["chrome-only.txt"].startswith("no article text")
+    assert all("\n" not in reason for reason in reasons.values())
+
+
+def test_encrypted_pdf(corpus: Path) -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([PAGE_ONE]))))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (corpus / "locked.pdf").write_bytes(buffer.getvalue())
+    articles, skipped = load_folder(corpus)
+    assert articles == []
+    assert len(skipped) == 1
+    assert skipped[0].reason.startswith("encrypted PDF")
+    with pytest.raises(UnreadableArticle, match="encrypted PDF"):
+        load_file(corpus / "locked.pdf")
+
+
+def test_pdf_encrypted_without_user_password_is_read(corpus: Path) -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([PAGE_ONE]))))
+    writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    (corpus / "open.pdf").write_bytes(buffer.getvalue())
+    assert BODY in only_article(corpus / "open.pdf").text
+
+
+def test_deeply_nested_html_does_not_crash(corpus: Path) -> None:
+    depth = 100_000
+    page = "<html><body>" + "<div>" * depth + f"<p>{BODY}</p>" + "</div>" * depth + "</body></html>"
+    (corpus / "deep.html").write_text(page, encoding="utf-8")
+    (corpus / "unclosed.html").write_text("<div>" * depth + BODY, encoding="utf-8")
+    articles, skipped = load_folder(corpus)
+    assert skipped == []
+    assert [a.text for a in articles] == [BODY, BODY]
+
+
+def test_html_with_script_and_unclosed_tags_falls_back_cleanly(corpus: Path) -> None:
+    page = "<div>" * 1000 + f"<script>var x = '<p>not text</p>';</script><h2>Update</h2><p>{BODY}"
+    (corpus / "odd.htm").write_text(page, encoding="utf-8")
+    article = only_article(corpus / "odd.htm")
+    assert "not text" not in article.text
+    assert BODY in article.text
+
+
+def test_symlinks(corpus: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text(BODY, encoding="utf-8")
+    (corpus / "inside.txt").write_text(BODY_2 + " " + BODY, encoding="utf-8")
+    os.symlink(outside, corpus / "escape.txt")
+    os.symlink(corpus / "inside.txt", corpus / "alias.txt")
+    os.symlink(tmp_path / "missing.txt", corpus / "dangling.txt")
+    os.symlink(tmp_path, corpus / "up")
+    articles, skipped = load_folder(corpus)
+    assert sorted(Path(a.path or "").name for a in articles) == ["alias.txt", "inside.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons == {
+        "escape.txt": "symlink points outside the corpus folder",
+        "dangling.txt": "broken symlink",
+        "up": "symlink points outside the corpus folder",
+    }
+
+
+def test_hidden_and_unsupported_files(corpus: Path) -> None:
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "notes.txt").write_text(BODY, encoding="utf-8")
+    (corpus / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (corpus / "photo.png").write_bytes(b"\x89PNG\r\n")
+    (corpus / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (corpus / "story.docx").write_bytes(b"PK\x03\x04")
+    (corpus / "story.txt").write_text(BODY, encoding="utf-8")
+    articles, skipped = load_folder(corpus)
+    assert [a.id for a in articles] == ["story"]
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [
+        ("story.docx", "unsupported file type .docx")
+    ]
+
+
+def test_explicit_paths_missing_and_unsupported(tmp_path: Path) -> None:
+    (tmp_path / "notes.csv").write_text("a,b\n", encoding="utf-8")
+    items = list(iter_articles([tmp_path / "nope.txt", tmp_path / "notes.csv"]))
+    assert [(Path(i.path).name, i.reason) for i in items if isinstance(i, Skipped)] == [
+        ("nope.txt", "no such file or folder"),
+        ("notes.csv", "unsupported file type .csv"),
+    ]
+
+
+def test_jsonl_that_is_not_jsonl(corpus: Path) -> None:
+    (corpus / "bad.jsonl").write_text("hello\nworld\n", encoding="utf-8")
+    (corpus / "bad.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+    articles, skipped = load_folder(corpus)
+    assert articles == []
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["bad.jsonl"].startswith("not an articles JSONL")
+    assert reasons["bad.jsonl.gz"].startswith("broken gzip file")
+
+
+def test_supported_suffixes() -> None:
+    assert {".txt", ".md", ".html", ".htm", ".pdf", ".jsonl", ".jsonl.gz"} <= SUPPORTED_SUFFIXES

@@ -1,0 +1,105 @@
+"""The Chroma store: replace/remove, model checks, and the keyword index kept in sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeEmbeddings
+from index.chunking import chunk_article
+from index.errors import EmbeddingModelMismatch, IndexNotBuilt
+from index.keyword import KeywordIndex
+from index.models import Article
+from index.store import PassageStore, make_client
+
+
+def _store(tmp_path: Path, model: str = "fake-hash-embeddings") -> PassageStore:
+    return PassageStore(make_client(tmp_path / "chroma"), "dossier", model, tmp_path / "keyword")
+
+
+def _article(article_id: str, text: str) -> Article:
+    return Article(id=article_id, title=article_id.title(), text=text, path=f"{article_id}.txt")
+
+
+def _write(store: PassageStore, embedder: FakeEmbeddings, *articles: Article) -> None:
+    store.begin_write()
+    for article in articles:
+        chunks = chunk_article(article, embedder.count_tokens, max_tokens=12)
+        store.replace_article(article, chunks, embedder.encode([c.text for c in chunks]))
+    store.finish_write()
+
+
+LITHIUM = "Lithium mining grows in Mexico. " * 4 + "\n\nCanada invests in refining plants near ports."
+WEATHER = "Storms hit the coast on Monday. Rain fell for days.\n\nFlood warnings were issued."
+
+
+def test_replace_keeps_no_orphans_and_registry_tracks_articles(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    first = store.count()
+    assert set(store.records()) == {"lithium", "weather"}
+
+    shorter = _article("lithium", "Lithium mining grows in Mexico.")
+    _write(store, fake_embedder, shorter)
+    remaining = store.passages.get(where={"article_id": "lithium"})
+    assert len(remaining["ids"]) == 1
+    assert store.count() < first
+    assert store.get_articles(["lithium"])["lithium"].text == shorter.text
+
+    store.remove_article("weather")
+    assert set(store.records()) == {"lithium"}
+    assert store.passages.get(where={"article_id": "weather"})["ids"] == []
+
+
+def test_dense_and_keyword_search_find_the_right_article(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    with pytest.raises(IndexNotBuilt):
+        store.dense_search(fake_embedder.embed_query("x"), 5)
+    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    hits = store.dense_search(fake_embedder.embed_query("flood warnings"), 3)
+    assert hits[0].article_id == "weather"
+    assert hits[0].text == WEATHER[hits[0].start : hits[0].end]
+    keyword = store.keyword_search("refining plants", 3)
+    assert keyword and store.get_passages([keyword[0][0]])[keyword[0][0]].article_id == "lithium"
+
+
+def test_opening_with_another_model_is_refused_unless_rebuilt(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    other = _store(tmp_path, model="another-model")
+    with pytest.raises(EmbeddingModelMismatch, match="--rebuild"):
+        other.check_model(fake_embedder.dimension)
+    other.check_model(fake_embedder.dimension, rebuild=True)
+    assert other.count() == 0 and other.records() == {}
+    assert other.metadata["embedding_model"] == "another-model"
+
+
+def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    saved = KeywordIndex.load(store.keyword_dir)
+    assert saved is not None and saved.generation == store.generation
+
+    # A writer that dies after changing Chroma but before saving the keyword index:
+    store.begin_write()
+    weather = _article("weather", WEATHER)
+    chunks = chunk_article(weather, fake_embedder.count_tokens, max_tokens=12)
+    store.replace_article(weather, chunks, fake_embedder.encode([c.text for c in chunks]))
+
+    reopened = _store(tmp_path)
+    assert reopened.keyword_index().generation == reopened.generation
+    assert len(reopened.keyword_index().ids) == reopened.count()
+    assert any(pid.startswith("weather:") for pid, _ in reopened.keyword_search("flood", 3))
