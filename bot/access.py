@@ -1,7 +1,9 @@
-"""Who may use the Telegram bot and how much: allowlists, rate limit, question and file caps."""
+"""The Telegram bot's guards: allowlists, rate limit, question and file caps, its secrets."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import os
 import re
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from bot.errors import DossierError
 from bot.settings import TelegramSettings
 
 # What index.loaders can read, by extension and, for names without one, by MIME type.
@@ -29,6 +32,9 @@ _NOT_NAME_CHARS = re.compile(r"[^\w-]+")
 _FALLBACK_STEM = "document"
 
 RATE_WINDOW_S = 60.0
+WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+REDACTED = "[bot token]"
 
 Refusal = Literal["empty", "too_long", "rate_limited"]
 
@@ -175,3 +181,51 @@ def save_document(folder: Path, file_name: str | None, extension: str, content: 
             out.write(content)
         return candidate
     raise FileExistsError(f"no free name for {stem}{extension} in {folder}")
+
+
+class RedactToken(logging.Filter):
+    """Removes the bot token from a record's message, arguments and traceback text."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.secrets = [token, token.split(":", 1)[-1]]  # the secret half alone, too
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep what there is, redacted
+            message = f"{record.msg} {record.args}"
+        if any(secret in message for secret in self.secrets):
+            record.msg, record.args = self._clean(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._clean(record.stack_info)
+        return True
+
+
+def protect_token_in_logs(token: str) -> None:
+    """httpx logs every request URL, which holds the token: quiet it and redact the rest."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactToken) and token in f.secrets for f in handler.filters):
+            handler.addFilter(RedactToken(token))
+
+
+def webhook_secret(token: str) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, else a value derived from the token (it is never sent)."""
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if secret:
+        if not _WEBHOOK_SECRET.fullmatch(secret):
+            raise DossierError(
+                f"{WEBHOOK_SECRET_ENV} may only hold 1-256 of A-Z a-z 0-9 _ -"
+            )
+        return secret
+    return hashlib.sha256(f"dossier-webhook:{token}".encode()).hexdigest()

@@ -93,10 +93,11 @@ def score_candidates(
     """
     texts = [articles[c.article_id].text[c.start : c.end] for c in found]
     headings = sorted({c.heading for c in found if c.heading})
-    vectors = embedder.encode([question, *texts, *headings])
-    query, sentence_vectors = vectors[0], vectors[1 : 1 + len(texts)]
+    query = embedder.encode_cached([question])[0]
+    vectors = embedder.encode_cached([*texts, *headings])
+    sentence_vectors = vectors[: len(texts)]
     heading_similarity = {
-        h: float(vectors[1 + len(texts) + i] @ query) for i, h in enumerate(headings)
+        h: float(vectors[len(texts) + i] @ query) for i, h in enumerate(headings)
     }
     terms = set(tokenize([question])[0]) or set(tokenize([context])[0])
     scored = []

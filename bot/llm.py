@@ -42,7 +42,7 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel | None:
         return ChatOpenAI(
             model=settings.model or "gpt-4o-mini",
             base_url=settings.base_url or None,
-            api_key=llm_api_key() or "not-needed",  # type: ignore[arg-type]
+            api_key=llm_api_key() or "not-needed",
             timeout=settings.timeout_s,
             max_retries=0,
             temperature=settings.temperature,

@@ -6,7 +6,9 @@ from __future__ import annotations
 CANNOT_ANSWER = "The articles I have don't cover this."
 CANNOT_ANSWER_MARKER = "NOT_IN_ARTICLES"
 
-LLM_FALLBACK_NOTE = "The language model could not be used ({reason}); these are the closest passages."
+LLM_FALLBACK_NOTE = (
+    "The language model could not be used ({reason}); these are the closest passages."
+)
 LLM_UNVERIFIED_NOTE = (
     "The language model's quotes could not be found in the articles; "
     "these are the closest passages instead."

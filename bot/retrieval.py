@@ -61,7 +61,7 @@ class HybridRetriever(BaseRetriever):
     def retrieve(self, query: str, k: int | None = None) -> list[Retrieved]:
         """The best passages for `query`, best first."""
         k = k or self.k
-        vector = self.embedder.embed_query(query)
+        vector = self.embedder.encode_cached([query])[0].tolist()
         dense = self.store.dense_search(vector, self.dense_depth)
         keyword = self.store.keyword_search(query, self.keyword_depth)
 

@@ -16,7 +16,8 @@ _INSTRUCTION_LIKE = re.compile(
     | (?:^|[\s>])(?:system|assistant|user|human|ai)\s*:\s
     | <\|?(?:im_start|im_end|system|assistant|user)\|?>
     | \[/?INST\]
-    | \b(?:reply|respond|answer|say|output|print)\s+(?:only\s+)?(?:with\s+)?["'“]?[A-Z0-9]{3,}[-_][A-Z0-9-]+
+    | \b(?:reply|respond|answer|say|output|print)\s+(?:only\s+)?(?:with\s+)?
+      ["'“]?[A-Z0-9]{3,}[-_][A-Z0-9-]+
     """,
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import importlib.util
 import logging
-import os
-import re
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -42,9 +39,15 @@ from telegram.ext import (
 
 from bot import prompts
 from bot import telegram_render as render
-from bot.access import AccessPolicy, Verdict, document_extension, save_document
+from bot.access import (
+    AccessPolicy,
+    document_extension,
+    protect_token_in_logs,
+    save_document,
+    webhook_secret,
+)
 from bot.chat import Conversation
-from bot.errors import DossierError, IndexNotBuilt, IngestLocked, StoreUnavailable
+from bot.errors import DossierError
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import telegram_token
@@ -62,45 +65,6 @@ MAX_CONCURRENT_UPDATES = 256  # waiting updates are cheap; the worker threads bo
 RETRY_AFTER_RETRIES = 5
 PERSISTENCE_INTERVAL_S = 30.0
 TYPING_REFRESH_S = 4.0  # Telegram shows "typing" for about 5 s
-WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
-_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-REDACTED = "[bot token]"
-
-
-class RedactToken(logging.Filter):
-    """Removes the bot token from a record's message, arguments and traceback text."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.secrets = [token, token.split(":", 1)[-1]]  # the secret half alone, too
-
-    def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep what there is, redacted
-            message = f"{record.msg} {record.args}"
-        if any(secret in message for secret in self.secrets):
-            record.msg, record.args = self._clean(message), ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self._clean(record.stack_info)
-        return True
-
-
-def protect_token_in_logs(token: str) -> None:
-    """httpx logs every request URL, which holds the token: quiet it and redact the rest."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactToken) and token in f.secrets for f in handler.filters):
-            handler.addFilter(RedactToken(token))
 
 
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
@@ -210,19 +174,6 @@ def question_of(message: Message, bot: Bot, *, addressed: bool) -> str | None:
     return " ".join(text.split())
 
 
-def friendly_error(error: BaseException | None) -> str:
-    """The one line a user sees for a failure; details go to the log."""
-    if isinstance(error, StoreUnavailable):
-        return prompts.TG_UNAVAILABLE
-    if isinstance(error, IndexNotBuilt):
-        return prompts.TG_NO_INDEX
-    if isinstance(error, IngestLocked):
-        return prompts.TG_INGEST_BUSY
-    if isinstance(error, DossierError) and str(error).strip():
-        return str(error).strip().splitlines()[0][:300]
-    return prompts.TG_ERROR
-
-
 class DossierBot:
     """The handlers, sharing one Dossier and one access policy."""
 
@@ -297,7 +248,7 @@ class DossierBot:
         """Add an admin's document to the corpus, index it and report what changed."""
         message, user = update.message, update.effective_user
         assert message is not None and message.document is not None
-        document = message.document
+        document, settings = message.document, self.policy.settings
         if not self.policy.is_admin(user.id if user else None):
             await say(context.bot, message, prompts.TG_ADMIN_ONLY)
             return
@@ -306,13 +257,13 @@ class DossierBot:
             await say(context.bot, message, prompts.TG_DOCUMENT_TYPE)
             return
         if self.policy.document_too_big(document.file_size):
-            await say(context.bot, message, self._too_big(document.file_size or 0))
+            await say(context.bot, message, render.too_big(document.file_size or 0, settings))
             return
         async with typing(context.bot, message.chat_id):
             file = await document.get_file()
             content = bytes(await file.download_as_bytearray())
             if self.policy.document_too_big(len(content)):
-                await say(context.bot, message, self._too_big(len(content)))
+                await say(context.bot, message, render.too_big(len(content), settings))
                 return
             report, name, kept = await asyncio.to_thread(
                 self._ingest_document, document.file_name, extension, content
@@ -337,7 +288,7 @@ class DossierBot:
         if chat is None or isinstance(error, Forbidden):
             return
         try:
-            await context.bot.send_message(chat.id, friendly_error(error))
+            await context.bot.send_message(chat.id, render.error_line(error))
         except TelegramError as exc:
             log.warning("could not tell chat %s about the error: %r", chat.id, exc)
 
@@ -367,7 +318,7 @@ class DossierBot:
         assert message is not None and context.chat_data is not None
         verdict = self.policy.check_question(user.id if user else message.chat_id, question)
         if not verdict.allowed:
-            refusal = self._refusal(verdict, question)
+            refusal = render.refusal(verdict, question, self.dossier.settings.telegram)
             if refusal:
                 await say(context.bot, message, refusal)
             return
@@ -377,19 +328,6 @@ class DossierBot:
         context.chat_data[CONVERSATION_KEY] = new_state
         await send_html(context.bot, message.chat_id, render.render_answer(answer),
                         reply_to=message.message_id)
-
-    def _refusal(self, verdict: Verdict, question: str) -> str | None:
-        if verdict.refusal == "empty":
-            return prompts.TG_ASK_USAGE
-        if verdict.refusal == "too_long":
-            limit = self.dossier.settings.telegram.max_question_chars
-            return prompts.TG_TOO_LONG.format(length=len(question), limit=limit)
-        return prompts.TG_RATE_LIMITED.format(seconds=verdict.wait_s) if verdict.notify else None
-
-    def _too_big(self, size: int) -> str:
-        return prompts.TG_DOCUMENT_TOO_BIG.format(
-            size=size / 1024 / 1024, limit=self.dossier.settings.telegram.max_document_mb
-        )
 
     def _ask(self, state: list[dict[str, Any]] | None, question: str,
              ) -> tuple[Answer, list[dict[str, Any]]]:
@@ -462,18 +400,6 @@ def build_application(dossier: Dossier, token: str, *,
                                            handlers.unknown_command))
     application.add_error_handler(handlers.on_error)
     return application
-
-
-def webhook_secret(token: str) -> str:
-    """TELEGRAM_WEBHOOK_SECRET, else a value derived from the token (it is never sent)."""
-    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
-    if secret:
-        if not _WEBHOOK_SECRET.fullmatch(secret):
-            raise DossierError(
-                f"{WEBHOOK_SECRET_ENV} may only hold 1-256 of A-Z a-z 0-9 _ -"
-            )
-        return secret
-    return hashlib.sha256(f"dossier-webhook:{token}".encode()).hexdigest()
 
 
 def run(dossier: Dossier) -> None:

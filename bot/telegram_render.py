@@ -1,16 +1,22 @@
-"""Answers, article lists and summaries as Telegram HTML messages within the length limit."""
+"""What the Telegram bot shows: answers, article lists, summaries and refusals, within limits."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot import prompts
+from bot.access import Verdict
+from bot.errors import DossierError, IndexNotBuilt, IngestLocked, StoreUnavailable
 from bot.models import Answer, Citation
-from index.ingest import IngestReport
-from index.store import ArticleRecord
+from bot.settings import TelegramSettings
+
+if TYPE_CHECKING:  # types only: rendering needs neither Chroma nor the model
+    from index.ingest import IngestReport
+    from index.store import ArticleRecord
 
 MAX_MESSAGE_LENGTH = 4096  # Telegram: UTF-16 code units of the text left after parsing
 _MAX_TITLE_CHARS = 200
@@ -254,3 +260,30 @@ def render_ingest(report: IngestReport, file_name: str, kept: bool) -> str:
     if not kept:
         lines.append(escape(prompts.TG_INGEST_NOT_KEPT))
     return "\n".join(lines)
+
+
+def refusal(verdict: Verdict, question: str, settings: TelegramSettings) -> str | None:
+    """Why a question is not answered; None when the user was already told."""
+    if verdict.refusal == "empty":
+        return prompts.TG_ASK_USAGE
+    if verdict.refusal == "too_long":
+        return prompts.TG_TOO_LONG.format(length=len(question), limit=settings.max_question_chars)
+    return prompts.TG_RATE_LIMITED.format(seconds=verdict.wait_s) if verdict.notify else None
+
+
+def too_big(size: int, settings: TelegramSettings) -> str:
+    return prompts.TG_DOCUMENT_TOO_BIG.format(size=size / 1024 / 1024,
+                                              limit=settings.max_document_mb)
+
+
+def error_line(error: BaseException | None) -> str:
+    """The one line a user sees for a failure; details go to the log."""
+    if isinstance(error, StoreUnavailable):
+        return prompts.TG_UNAVAILABLE
+    if isinstance(error, IndexNotBuilt):
+        return prompts.TG_NO_INDEX
+    if isinstance(error, IngestLocked):
+        return prompts.TG_INGEST_BUSY
+    if isinstance(error, DossierError) and str(error).strip():
+        return str(error).strip().splitlines()[0][:300]
+    return prompts.TG_ERROR

@@ -30,7 +30,7 @@ def _rules(*rules: tuple[str, str]) -> tuple[_Rule, ...]:
 # comment widgets, share bars and footers: each one found counts 2.
 _STRONG = _rules(
     ("sign", r"\bsign(?:ing)? up\b"),
-    ("newsletter", r"\b(?:our|free|daily|weekly|the)\b[^.!?]{0,40}\bnewsletters?\b"),
+    ("newsletter", r"\bnewsletters?\b"),
     (
         "subscribe",
         r"\bsubscribe\b(?= (?:now|today|here|to (?:our|the)\b))|\bsubscribe (?:&|and) save\b",
@@ -42,7 +42,8 @@ _STRONG = _rules(
     ("inbox|text message", r"\bin your inbox(?:es)?\b|\btext message alerts\b"),
     (
         "reach|contact",
-        r"\b(?:can be reached|reach (?:him|her|them|me) at|contact (?:him|her|them|me) at)\b",
+        r"\bcan be reached\b|^(?:reach|contact)\b[^.]{0,60}\bat\b"
+        r"|\b(?:reach|contact) (?:him|her|them|me) at\b",
     ),
     ("-", r"\(\d{3}\) \d{3}-\d{4}|\b\d{3}-\d{3}-\d{4}\b"),
     ("©|copyright", r"©|\bcopyright\s+(?:©\s*)?\d{4}"),
@@ -50,12 +51,19 @@ _STRONG = _rules(
         "privacy|terms",
         r"\bprivacy (?:policy|notice|settings)\b|\bterms (?:of|and conditions) (?:use|service)\b",
     ),
-    ("cookie", r"\bcookie (?:policy|settings|preferences|notice)\b|\buses? cookies\b"),
+    ("cookie", r"\bcookie (?:policy|settings|preferences|notice)\b"),
+    ("cookie", r"\buses? cookies\b"),
     ("cookie", r"\baccept (?:all )?cookies\b"),
     ("ad-free|skip", r"\bad-free\b|\bskip (?:ad|advertisement)\b"),
     (
         "here|read more|learn more|continue reading",
-        r"\b(?:click|tap) here\b|\bread more\b|\blearn more\b|\bcontinue reading\b",
+        r"\b(?:click|tap) here\b|(?:^|[.!?(]\s*)(?:read|learn) more\b|\bcontinue reading\b",
+    ),
+    # A sentence that tells the reader to click: "Check your local forecast here."
+    (
+        "here",
+        r"(?:^|[.!?]\s+)\W*(?:check|find|see|get|watch|listen|read|learn|click|tap)\b"
+        r"[^.!?]{0,50}\bhere\W*$",
     ),
     ("see more", r"\bsee more\b(?=\s*(?:$|photos|videos|stories|here|coverage|:))"),
     (
@@ -101,7 +109,7 @@ _STRONG = _rules(
         "app|google play",
         r"\bdownload (?:the|our) app\b|\bget the app\b|\bapp store\b|\bgoogle play\b",
     ),
-    ("sponsored|paid", r"\bsponsored (?:content|by)\b|\bpaid (?:content|partnership|post)\b"),
+    ("sponsored|paid", r"\bsponsored content\b|\bpaid (?:content|partnership|post)\b"),
     (
         "purchases|commission|affiliate",
         r"\bpurchases you make through\b|\bearn (?:us )?a commission\b|\baffiliate links?\b",
@@ -145,11 +153,6 @@ _DECISIVE = _rules(
     ),
     ("sign up|click here", r"\bsign up (?:here|now|today)\b|\(click here(?: to \w+)?\)"),
     ("sign up for", r"\bsign up for (?:our|texts?|email|alerts|free)\b"),
-    # A last sentence that tells the reader to click: "Check your local forecast here."
-    (
-        "here",
-        r"(?:^|[.!?]\s+)\W*(?:check|find|see|get|watch|listen|read|click|tap)\b[^.!?]{0,50}\bhere\W*$",
-    ),
     # A link's label: "Related: ...", and one glued to the link text by scraping ("More:Headline").
     (":", r"^(?:related|more|read more|see also|also read|recommended|watch|listen)\s?:"),
     (":", r"^[^\s:\d][^:]{0,30}:[A-Z‘'“\"]"),
@@ -190,11 +193,20 @@ _SENTENCE_END = re.compile(r"[.!?…][”\"’')\]]*(?:\s|$)")
 _BULLET = re.compile(r"^(?:[•·▪►▶→»*+|-]|\d{1,2}[.)])\s")
 _SEPARATOR_SYMBOLS = re.compile(r"[•·▪►▶|🔹🔸◆◇■□●○★☆✓✔]")
 _WORD = re.compile(r"[\w’'-]+")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[”\"’')\]]*\s+")
+_SHORT_LABEL_WORDS = 12
 
 _BYLINE = re.compile(r"^(?:by|written by|words by)\s+(?P<rest>[A-Z].*)$", re.IGNORECASE)
 _NAME_TOKEN = re.compile(r"^(?:[A-Z][\w’'.-]*|[A-Z]\.|(?:de|van|von|der|da|del|la|le|bin|al)-?)$")
 _NAME_JOINERS = {"and", "&", ","}
 _DATE_LINE = re.compile(r"^(?:published|updated|posted|last updated)\b", re.IGNORECASE)
+_RELATIVE_TIME = re.compile(
+    r"\b(?:\d+|an?|about|one|two|few) (?:seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?)"
+    r" ago\b|\bjust now\b",
+    re.IGNORECASE,
+)
+_CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
+_WEEKDAYS = _word_set("monday tuesday wednesday thursday friday saturday sunday")
 _MONTHS = {
     name: number
     for number, names in enumerate(
@@ -244,17 +256,28 @@ def decisive_hits(text: str, lowered: str) -> int:
 
 def boilerplate_score(text: str, words: list[str]) -> float:
     """Chrome vocabulary: 2 per strong phrase, 4 per decisive one, 0.5 per interface word."""
-    weak = sum(1 for word in words if word.lower() in _UI_WORDS)
-    # Interface words are common English ("share", "home", "video"): they tip a short
-    # label over, never a paragraph on their own.
-    return 2.0 * strong_hits(text) + min(0.5 * weak, 1.0)
+    score = 2.0 * strong_hits(text)
+    if len(words) <= _SHORT_LABEL_WORDS:
+        # Interface words are common English ("share", "home", "next"): they tip a short
+        # label over, never a sentence.
+        weak = sum(1 for word in words if word.lower() in _UI_WORDS)
+        score += min(0.5 * weak, 1.0)
+    return score
 
 
 def is_boilerplate(text: str, words: list[str]) -> bool:
-    """Enough chrome vocabulary for the paragraph's length: long prose may mention a newsletter."""
+    """Enough chrome vocabulary for the paragraph's length: long prose may mention a newsletter.
+
+    A paragraph whose chrome is one closing call to action ("... Read more here.") after
+    sentences of news is kept: the news matters more than the link's leftovers.
+    """
     if len(words) <= 80 and decisive_hits(text, text.lower()):
         return True
-    return boilerplate_score(text, words) >= 1.5 + len(words) / 25
+    if boilerplate_score(text, words) < 1.5 + len(words) / 25:
+        return False
+    plain = [part for part in _SENTENCE_SPLIT.split(text) if strong_hits(part) == 0]
+    plain_words = sum(len(part.split()) for part in plain)
+    return not (plain_words >= 15 and sum(map(len, plain)) >= 0.6 * len(text))
 
 
 def is_interface_label(words: list[str]) -> bool:
@@ -333,7 +356,12 @@ def has_sentence_end(text: str) -> bool:
 def parse_byline(text: str) -> str | None:
     """Author names of a byline: "By Fiaz Ahmed Published about 23 hours ago" → "Fiaz Ahmed"."""
     match = _BYLINE.match(text)
-    if not match or len(text.split()) > 25:
+    # "By Monday, officials said ..." is a sentence, not a byline.
+    if (
+        not match
+        or len(text.split()) > 25
+        or (ends_sentence(text) and not _RELATIVE_TIME.search(text))
+    ):
         return None
     names: list[str] = []
     current: list[str] = []
@@ -344,7 +372,8 @@ def parse_byline(text: str) -> str | None:
                 names.append(" ".join(current))
             current = []
             continue
-        if not _NAME_TOKEN.match(token) or token.lower() in _MONTHS or len(current) >= 4:
+        calendar = token.lower().strip(".") in _MONTHS or token.lower() in _WEEKDAYS
+        if not _NAME_TOKEN.match(token) or calendar or len(current) >= 4:
             break
         if token in {"Published", "Updated", "Posted", "On", "Staff"}:
             break
@@ -356,8 +385,10 @@ def parse_byline(text: str) -> str | None:
 
 
 def is_date_line(text: str, words: list[str]) -> bool:
-    """A "Published ..." / "Updated ..." line."""
-    return len(words) <= 14 and bool(_DATE_LINE.match(text))
+    """A "Published ..." / "Updated ..." line that holds a date or a time."""
+    if len(words) > 14 or not _DATE_LINE.match(text):
+        return False
+    return bool(find_date(text) or _RELATIVE_TIME.search(text) or _CLOCK.search(text))
 
 
 def find_date(text: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,10 @@ class SentenceEmbeddings(Embeddings):
         self.calls = 0
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        # Answers embed the sentences of the passages they quote; a chat's follow-ups and
+        # popular questions revisit the same sentences, so recent vectors are kept.
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self.cache_size = 20_000
 
     @property
     def model(self) -> SentenceTransformer:
@@ -73,7 +78,7 @@ class SentenceEmbeddings(Embeddings):
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads, special tokens included (256 for MiniLM)."""
-        return int(self.model.max_seq_length)
+        return int(self.model.max_seq_length or 256)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, without the [CLS]/[SEP] the model adds."""
@@ -94,6 +99,22 @@ class SentenceEmbeddings(Embeddings):
             convert_to_numpy=True,
             show_progress_bar=False,
         )
+
+    def encode_cached(self, texts: Sequence[str]) -> Any:
+        """Like `encode`, reusing vectors of texts seen recently (a bounded LRU)."""
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.encode(missing), strict=True):
+                self._cache[text] = vector
+        rows = []
+        for text in texts:
+            self._cache.move_to_end(text)
+            rows.append(self._cache[text])
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [row.tolist() for row in self.encode(texts)] if texts else []

@@ -1,9 +1,8 @@
-"""Readers for each file format: text, Markdown with front matter, HTML and PDF, to paragraphs."""
+"""Readers for Markdown (with front matter) and HTML, to paragraphs plus declared metadata."""
 
 from __future__ import annotations
 
 import html as html_lib
-import io
 import logging
 import re
 from dataclasses import dataclass, field
@@ -15,12 +14,8 @@ import yaml
 from index.chrome import find_date
 from index.cleaning import Paragraph, collapse_spaces, split_paragraphs
 from index.encoding import normalise_text
-from index.errors import UnreadableArticle
 
 log = logging.getLogger(__name__)
-# pypdf warns about every repaired cross-reference table; without a handler of its own
-# those reach stderr through logging's last resort while a CLI ingest is printing.
-logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 # Past these, HTML skips trafilatura for a linear tag-stripper: lxml and trafilatura walk
 # the tree recursively and their time grows with size, so hostile pages are bounded here.
@@ -304,82 +299,3 @@ def _cut_hidden_elements(markup: str) -> str:
         position = closing.end()
     kept.append(markup[position:])
     return "".join(kept)
-
-
-# --- PDF ------------------------------------------------------------------------------
-
-_FILENAME_TITLE = re.compile(
-    r"\.(?:docx?|pdf|odt|rtf|indd|pages)\b|^microsoft word|^untitled", re.IGNORECASE
-)
-
-
-def read_pdf(data: bytes) -> Extracted:
-    """Text per page through pypdf; encrypted, broken and image-only PDFs are refused."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        _unlock(reader)
-        pages = list(reader.pages)
-    except UnreadableArticle:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
-        raise UnreadableArticle(f"broken PDF ({_short(error)})") from error
-    if not pages:
-        raise UnreadableArticle("PDF has no pages")
-    texts = [_page_text(page) for page in pages]
-    if not any(text.strip() for text in texts):
-        raise UnreadableArticle("PDF has no text layer (scanned images?)")
-    paragraphs = [
-        Paragraph(paragraph, page=number)
-        for number, text in enumerate(texts, 1)
-        for paragraph in split_paragraphs(normalise_text(text))
-    ]
-    extracted = Extracted(paragraphs=paragraphs, page_count=len(pages))
-    _pdf_metadata(reader, extracted)
-    return extracted
-
-
-def _unlock(reader: Any) -> None:
-    if not reader.is_encrypted:
-        return
-    try:
-        unlocked = reader.decrypt("")
-    except Exception as error:  # pypdf raises several types for ciphers
-        raise UnreadableArticle(f"encrypted PDF ({_short(error)})") from error
-    if not unlocked:
-        raise UnreadableArticle("encrypted PDF: it needs a password")
-
-
-def _page_text(page: Any) -> str:
-    try:
-        return str(page.extract_text() or "")
-    except Exception as error:  # one bad page must not lose the others
-        log.debug("PDF page unreadable: %s", error)
-        return ""
-
-
-def _pdf_metadata(reader: Any, extracted: Extracted) -> None:
-    try:
-        info = reader.metadata
-    except Exception:  # a broken info dictionary is just no metadata
-        return
-    if info is None:
-        return
-    title = collapse_spaces(str(info.title or ""))
-    if title and not _FILENAME_TITLE.search(title):
-        extracted.title = title
-    author = collapse_spaces(str(info.author or ""))
-    extracted.author = author or None
-    try:
-        created = info.creation_date
-    except Exception:  # malformed dates are common in PDFs
-        created = None
-    if created is not None:
-        extracted.published = created.date().isoformat()
-
-
-def _short(error: BaseException) -> str:
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return message[:120]

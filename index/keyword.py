@@ -1,4 +1,4 @@
-"""A BM25 keyword index over the passages, persisted beside Chroma and tagged with its generation."""
+"""A BM25 keyword index over the passages, kept beside Chroma and tagged with its generation."""
 
 from __future__ import annotations
 

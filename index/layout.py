@@ -119,6 +119,7 @@ def _short_run_kind(blocks: Sequence[Block], start: int, end: int) -> Kind:
 
 
 def _is_heading(blocks: Sequence[Block], index: int, *, in_body: bool) -> bool:
+    """A short line that opens body text below it, and does not sit in a chrome cluster."""
     block = blocks[index]
     previous = blocks[index - 1] if index else None
     following = _next_content(blocks, index)

@@ -15,8 +15,9 @@ from index.articles_jsonl import iter_jsonl_articles
 from index.cleaning import CleanText, clean_article_text, clean_paragraphs
 from index.encoding import decode_text
 from index.errors import UnreadableArticle
-from index.formats import Extracted, read_html, read_markdown, read_pdf
+from index.formats import Extracted, read_html, read_markdown
 from index.models import Article, Skipped
+from index.pdf import read_pdf
 
 log = logging.getLogger(__name__)
 

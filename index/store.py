@@ -102,7 +102,7 @@ def _article_from(article_id: str, text: str, meta: dict[str, Any]) -> Article:
         url=meta.get("url"),
         path=meta.get("path"),
         source=meta.get("source"),
-        headings=tuple(tuple(h) for h in json.loads(meta.get("headings", "[]"))),  # type: ignore[misc]
+        headings=tuple(tuple(h) for h in json.loads(meta.get("headings", "[]"))),
         pages=tuple(json.loads(meta.get("pages", "[]"))),
     )
 
@@ -352,6 +352,6 @@ def _stored(pid: str, doc: str | None, meta: Any, score: float) -> StoredPassage
         end=int(m["end"]),
         text=doc or "",
         heading=m.get("heading"),
-        sentences=tuple(tuple(s) for s in json.loads(m.get("sentences", "[]"))),  # type: ignore[misc]
+        sentences=tuple(tuple(s) for s in json.loads(m.get("sentences", "[]"))),
         score=score,
     )

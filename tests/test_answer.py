@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PROJECT
 from llm_server import ScriptedLLMServer, prompt_text
 
 from bot.factory import Dossier
 from bot.prompts import CANNOT_ANSWER
 from bot.quotes import verify_quote
 from bot.settings import Settings, load_settings
-from conftest import PROJECT
 from index.embeddings import SentenceEmbeddings
 
 pytestmark = pytest.mark.slow

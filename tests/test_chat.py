@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SEED
 from llm_server import ScriptedLLMServer, prompt_text
 
 from bot.chat import Conversation
 from bot.factory import Dossier
 from bot.settings import load_settings
-from conftest import SEED
 from index.embeddings import SentenceEmbeddings
 
 pytestmark = pytest.mark.slow

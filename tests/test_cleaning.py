@@ -251,6 +251,16 @@ def test_byline_date_is_read() -> None:
     assert clean.text.startswith("The council voted")
 
 
+def test_sentences_that_start_like_bylines_are_body() -> None:
+    raw = (
+        "By Monday, officials said the storm had passed and roads were open again.\n"
+        "Updated figures released on Tuesday show the state gained 2,000 jobs last month.\n"
+    )
+    clean = clean_article_text(raw)
+    assert clean.author is None
+    assert clean.text.split("\n\n") == raw.strip().split("\n")
+
+
 def _write_jsonl(path: Path, texts: list[str]) -> None:
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         for number, text in enumerate(texts):

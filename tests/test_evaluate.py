@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PROJECT
 
 from bot.errors import BadQuestions
 from bot.evaluate import (
@@ -26,7 +27,6 @@ from bot.factory import Dossier
 from bot.models import Answer, ArticleRef, Citation
 from bot.retrieval import Retrieved
 from bot.settings import load_settings
-from conftest import PROJECT
 from index.embeddings import SentenceEmbeddings
 from index.models import Article
 from index.store import StoredPassage

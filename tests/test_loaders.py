@@ -193,6 +193,19 @@ def test_pdf_pages_and_offsets(corpus: Path) -> None:
     assert article.page_at(article.text.index("The council")) == 1
 
 
+def test_pdf_running_header_and_page_numbers_dropped(corpus: Path) -> None:
+    bodies = [BODY, BODY_2, BODY.replace("council", "committee"), BODY_2.replace("spring", "fall")]
+    pages = [
+        ["The Daily Example - Late Edition", body, f"Page {n} of 4"]
+        for n, body in enumerate(bodies, 1)
+    ]
+    path = corpus / "paper.pdf"
+    path.write_bytes(make_pdf(pages))
+    article = only_article(path)
+    assert article.text.split("\n\n") == bodies
+    assert len(article.pages) == 4
+
+
 def _jsonl_lines() -> list[str]:
     promo = "Sign up for our Morning Brief, delivered daily"
     records = [

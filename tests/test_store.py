@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import FakeEmbeddings
+
 from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
 from index.keyword import KeywordIndex
@@ -30,7 +30,9 @@ def _write(store: PassageStore, embedder: FakeEmbeddings, *articles: Article) ->
     store.finish_write()
 
 
-LITHIUM = "Lithium mining grows in Mexico. " * 4 + "\n\nCanada invests in refining plants near ports."
+LITHIUM = (
+    "Lithium mining grows in Mexico. " * 4 + "\n\nCanada invests in refining plants near ports."
+)
 WEATHER = "Storms hit the coast on Monday. Rain fell for days.\n\nFlood warnings were issued."
 
 

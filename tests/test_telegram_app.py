@@ -19,12 +19,19 @@ from conftest import SEED
 from telegram_server import SentMessage, TelegramTestServer
 
 from bot import prompts
-from bot.access import AccessPolicy, SlidingWindowLimiter, document_extension, safe_document_stem
+from bot.access import (
+    AccessPolicy,
+    RedactToken,
+    SlidingWindowLimiter,
+    document_extension,
+    safe_document_stem,
+    webhook_secret,
+)
 from bot.errors import DossierError, StoreUnavailable
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import TelegramSettings, load_settings
-from bot.telegram_app import CONVERSATION_KEY, RedactToken, build_application, run, webhook_secret
+from bot.telegram_app import CONVERSATION_KEY, build_application, run
 from bot.telegram_render import render_answer, visible_text
 from index.embeddings import SentenceEmbeddings
 
@@ -384,6 +391,37 @@ async def test_flood_control_429s_still_answer_every_question_once_and_in_order(
     assert fault.fired >= 1
 
 
+class _GatedAnswerer:
+    """The real answerer, except that questions saying "slow" wait for the test's go."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.chat_model, self.go = inner, None, threading.Event()
+
+    def ask(self, question: str, *, context: str = "") -> Answer:
+        if "slow" in question:
+            assert self.go.wait(10)
+        return self.inner.ask(question, context=context)
+
+
+@pytest.mark.slow
+async def test_chats_run_in_parallel_while_each_chat_keeps_its_order(
+    seed_index: tuple[Path, Path], embedder: SentenceEmbeddings, server: TelegramTestServer,
+    tmp_path: Path,
+) -> None:
+    dossier = _dossier(seed_index, embedder, server)
+    gated = _GatedAnswerer(dossier.answerer)
+    dossier.__dict__["answerer"] = gated
+    async with _running(dossier, server, tmp_path / "p"):
+        slow = server.add_private_message(f"slow: {OBSTACLES}")["message"]["message_id"]
+        after = server.add_private_message(OBSTACLES)["message"]["message_id"]
+        other = await _ask(server, OBSTACLES, user=ADMIN)  # not held up by the blocked chat
+        assert server.sent_messages(USER) == []
+        gated.go.set()
+        await server.wait_for_async(2, chat_id=USER)
+    assert [m.reply_to_message_id for m in server.sent_messages(USER)] == [slow, after]
+    assert _blockquote_bodies(other)
+
+
 @pytest.mark.slow
 async def test_html_telegram_rejects_is_resent_as_plain_text(
     seed_index: tuple[Path, Path], embedder: SentenceEmbeddings, server: TelegramTestServer,
@@ -507,7 +545,7 @@ def test_run_polls_then_stops_cleanly_on_sigterm_with_history_saved(
 @pytest.mark.slow
 def test_a_rejected_token_is_a_one_line_error(
     seed_index: tuple[Path, Path], embedder: SentenceEmbeddings, server: TelegramTestServer,
-    monkeypatch: pytest.MonkeyPatch, fresh_loop: None,
+    monkeypatch: pytest.MonkeyPatch, fresh_loop: None, module_log: _Formatted,
 ) -> None:
     wrong = server.token.split(":")[0] + ":" + "W" * 35
     TOKENS.append(wrong)
@@ -515,6 +553,9 @@ def test_a_rejected_token_is_a_one_line_error(
     with pytest.raises(DossierError, match="rejected TELEGRAM_BOT_TOKEN") as caught:
         run(_dossier(seed_index, embedder, server))
     assert wrong not in str(caught.value) and caught.value.__cause__ is None
+    # PTB logs the rejection with a traceback that quotes the token: the filter cut it out.
+    assert [line for line in module_log.lines
+            if "The token `[bot token]` was rejected by the server" in line]
 
 
 # ---- pure access rules ---------------------------------------------------------------------

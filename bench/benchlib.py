@@ -1,0 +1,201 @@
+"""Shared helpers for the bench scripts: data paths, machine facts, memory sampling, output."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+# Offline and quiet before anything imports transformers or chromadb.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import psutil
+
+from bot.evaluate import percentile
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SHARED = ROOT.parent / "shared" / "benchmarks"
+REALTIMEQA_ARTICLES = SHARED / "realtimeqa-news" / "articles.jsonl.gz"
+REALTIMEQA_DEV = SHARED / "realtimeqa-news" / "questions-dev.jsonl"
+NEWS_SCALE = SHARED / "news-scale" / "articles.jsonl.gz"
+RESULTS = BENCH / "results"
+_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+__all__ = ["percentile"]
+
+
+def command_line() -> str:
+    """The exact command that reproduces this run, from the project root."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        shown = script.relative_to(ROOT).as_posix()
+    except ValueError:
+        shown = str(script)
+    args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return f"cd {ROOT} && HF_HUB_OFFLINE=1 .venv/bin/python {shown} {args}".rstrip()
+
+
+def machine() -> dict[str, Any]:
+    """Cores, CPU model and the vector flags that decide torch's speed, plus the date."""
+    model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    import torch
+
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "flags": [f for f in _FLAGS_OF_INTEREST if f in flags],
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+class PeakRSS:
+    """Samples this process's resident memory in a thread; `peak_mb` is the highest seen.
+
+    ru_maxrss only knows the whole process's lifetime peak; a sampler can bound one phase.
+    """
+
+    def __init__(self, interval_s: float = 0.05, children: bool = False) -> None:
+        self.interval_s = interval_s
+        self.children = children
+        self.peak = 0
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        rss = self._process.memory_info().rss
+        if self.children:
+            for child in self._process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):  # a child may exit meanwhile
+                    rss += child.memory_info().rss
+        return int(rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self._rss()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+def rss_mb() -> float:
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
+def dir_mb(path: Path) -> float:
+    """Bytes on disk under `path` (allocated blocks, so sparse files count as they are)."""
+    total = 0
+    for item in path.rglob("*"):
+        if item.is_file():
+            total += item.stat().st_blocks * 512
+    return round(total / 2**20, 1)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def timed_ms(values: Sequence[float]) -> dict[str, float | None]:
+    """p50/p95/p99 and mean of a list of milliseconds, rounded for reading."""
+    if not values:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None}
+    return {
+        "p50_ms": _r(percentile(values, 50)),
+        "p95_ms": _r(percentile(values, 95)),
+        "p99_ms": _r(percentile(values, 99)),
+        "mean_ms": _r(sum(values) / len(values)),
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+class Stopwatch:
+    """`with Stopwatch() as t: ...` then `t.seconds`."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def report(name: str, data: dict[str, Any], markdown: str) -> None:
+    """Print the command, the JSON and the markdown; keep the JSON for plots.py."""
+    data = {"command": command_line(), "machine": machine(), **data}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(f"# {data['command']}")
+    print(json.dumps(data, indent=2))
+    print()
+    print(markdown)
+    sys.stdout.flush()

@@ -1,0 +1,127 @@
+"""Warm `ask` latency in-process, where its time goes (cProfile), cold `dossier ask` wall."""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchlib import (
+    REALTIMEQA_ARTICLES,
+    REALTIMEQA_DEV,
+    RESULTS,
+    ROOT,
+    Stopwatch,
+    markdown_table,
+    report,
+    rss_mb,
+    timed_ms,
+)
+
+from bot.evaluate import load_questions
+from bot.factory import Dossier
+from bot.settings import load_settings
+
+COLUMNS = ["what", "runs", "p50_ms", "p95_ms", "p99_ms", "mean_ms"]
+
+
+def warm(dossier: Dossier, questions: list[str], passes: int) -> dict[str, Any]:
+    """Warm model and index; the first pass asks each question for the first time (sentence
+    vectors not yet cached), later passes repeat them (cached): both are reported."""
+    dossier.answerer.ask("What happened this week?")  # model, keyword index, Chroma caches
+    first, repeated, retrievals = [], [], []
+    for number in range(passes):
+        for q in questions:
+            started = time.perf_counter()
+            dossier.answerer.ask(q)
+            (first if number == 0 else repeated).append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            dossier.retriever.retrieve(q)
+            retrievals.append((time.perf_counter() - started) * 1000)
+    return {
+        "ask_first": {"runs": len(first), **timed_ms(first)},
+        "ask_repeated": {"runs": len(repeated), **timed_ms(repeated)},
+        "retrieve": {"runs": len(retrievals), **timed_ms(retrievals)},
+        "rss_mb": rss_mb(),
+    }
+
+
+def profile(dossier: Dossier, questions: list[str], top: int = 25) -> str:
+    """cProfile over one warm pass of every question, sentence-vector cache emptied first
+    so the profile shows a question asked for the first time."""
+    cache = getattr(dossier.embedder, "_cache", None)
+    if cache is not None:
+        cache.clear()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for q in questions:
+        dossier.answerer.ask(q)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def cold(data_dir: Path, question: str, runs: int) -> dict[str, Any]:
+    """Wall time of a fresh `dossier ask` process: imports, model load, store open, answer."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    walls = []
+    for _ in range(runs):
+        with Stopwatch() as wall:
+            subprocess.run(
+                [sys.executable, "-m", "bot.cli", "--data-dir", str(data_dir), "ask", question,
+                 "--json"],
+                cwd=ROOT, env=env, check=True, capture_output=True,
+            )
+        walls.append(wall.seconds * 1000)
+    with Stopwatch() as help_wall:
+        subprocess.run([sys.executable, "-m", "bot.cli", "--help"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+    return {"runs": runs, **timed_ms(walls), "help_ms": round(help_wall.seconds * 1000, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path,
+                        help="An index of the corpus to reuse (else a temp one is built).")
+    parser.add_argument("--corpus", type=Path, default=REALTIMEQA_ARTICLES)
+    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
+    parser.add_argument("--passes", type=int, default=3, help="Warm passes over the questions.")
+    parser.add_argument("--cold-runs", type=int, default=3)
+    args = parser.parse_args()
+    questions = [q["question"] for q in load_questions(args.questions)]
+
+    with tempfile.TemporaryDirectory(prefix="dossier-latency-") as tmp:
+        data_dir = args.data_dir or Path(tmp) / "data"
+        dossier = Dossier(load_settings(data_dir=data_dir))
+        ingested = dossier.ingestor().run([args.corpus])  # incremental: free when reused
+        warm_figures = warm(dossier, questions, args.passes)
+        profile_text = profile(dossier, questions)
+        cold_figures = cold(data_dir, questions[0], args.cold_runs)
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latency-profile.txt").write_text(profile_text)
+    rows = [
+        {"what": "warm ask, first time (extractive)", **warm_figures["ask_first"]},
+        {"what": "warm ask, repeated question", **warm_figures["ask_repeated"]},
+        {"what": "warm retrieve (k=6)", **warm_figures["retrieve"]},
+        {"what": "cold `dossier ask` (wall)", **cold_figures},
+    ]
+    data = {"passages": ingested.passages, "warm": warm_figures, "cold": cold_figures,
+            "profile": "bench/results/latency-profile.txt"}
+    report("latency", data, markdown_table(rows, COLUMNS))
+    print("\n" + profile_text[:6000])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""The plain LangChain recipe (dense, BM25, fused) against Dossier on the same corpus and questions.
+
+The recipe runs in this process; Dossier runs in a subprocess of the same run (fresh
+interpreter, fresh temp data dir), so memory is not shared and machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchlib import (
+    REALTIMEQA_ARTICLES,
+    REALTIMEQA_DEV,
+    RESULTS,
+    ROOT,
+    PeakRSS,
+    Stopwatch,
+    dir_mb,
+    markdown_table,
+    read_jsonl,
+    report,
+    timed_ms,
+)
+
+from bot.evaluate import first_gold_rank, load_questions
+
+K = 10
+RRF_K = 60
+QUALITY = ["system", "hits@4", "hits@10", "mrr@10", "answer_in_quotes", "query_p50_ms",
+           "query_p99_ms"]
+COST = ["system", "chunks", "ingest_s", "chunks/s", "index_mb", "peak_rss_mb"]
+
+
+def retrieval_scores(ranked: Sequence[Sequence[str]], questions: Sequence[dict[str, Any]]
+                     ) -> dict[str, Any]:
+    """Hits@4, Hits@10, MRR@10 at article level from each question's ranked article ids."""
+    ranks = [
+        first_gold_rank(list(ids)[:K], q["gold_articles"])
+        for ids, q in zip(ranked, questions, strict=True)
+        if q.get("gold_articles")
+    ]
+    n = len(ranks) or 1
+    return {
+        "hits@4": round(sum(1 for r in ranks if r is not None and r <= 4) / n, 3),
+        "hits@10": round(sum(1 for r in ranks if r is not None) / n, 3),
+        "mrr@10": round(sum(1 / r for r in ranks if r is not None) / n, 3),
+        "ranks": ranks,
+    }
+
+
+def timed_queries(search: Callable[[str], list[str]], questions: Sequence[dict[str, Any]]
+                  ) -> tuple[list[list[str]], dict[str, Any]]:
+    ranked, ms = [], []
+    for q in questions:
+        started = time.perf_counter()
+        ranked.append(search(q["question"]))
+        ms.append((time.perf_counter() - started) * 1000)
+    timing = timed_ms(ms)
+    return ranked, {"query_p50_ms": timing["p50_ms"], "query_p99_ms": timing["p99_ms"]}
+
+
+def rrf(*lists: Sequence[int]) -> list[int]:
+    """Reciprocal-rank fusion with equal weights, as LangChain's EnsembleRetriever does."""
+    score: dict[int, float] = defaultdict(float)
+    for ranked in lists:
+        for rank, item in enumerate(ranked):
+            score[item] += 1.0 / (RRF_K + rank + 1)
+    return sorted(score, key=lambda item: score[item], reverse=True)
+
+
+# --- the recipe --------------------------------------------------------------------------
+
+
+def run_recipe(corpus: Path, questions: list[dict[str, Any]], workdir: Path) -> list[dict]:
+    import bm25s
+    import Stemmer
+    from chromadb.config import Settings as ChromaSettings
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from index.embeddings import bundled_model_path
+
+    with PeakRSS() as rss:
+        embeddings = HuggingFaceEmbeddings(model_name=bundled_model_path())
+        embeddings.embed_query("warm up")
+        with Stopwatch() as ingest:
+            docs = [
+                Document(page_content=a["text"], metadata={"article_id": a["id"]})
+                for a in read_jsonl(corpus)
+            ]
+            splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+            chunks = splitter.split_documents(docs)
+            for i, chunk in enumerate(chunks):
+                chunk.metadata["chunk"] = i
+            store = Chroma(
+                collection_name="recipe",
+                embedding_function=embeddings,
+                persist_directory=str(workdir / "chroma"),
+                client_settings=ChromaSettings(anonymized_telemetry=False),
+            )
+            for at in range(0, len(chunks), 1000):  # under Chroma's max batch size
+                store.add_documents(chunks[at : at + 1000])
+        with Stopwatch() as keyword_build:
+            stemmer = Stemmer.Stemmer("english")
+            bm25 = bm25s.BM25()
+            bm25.index(
+                bm25s.tokenize([c.page_content for c in chunks], stopwords="en",
+                               stemmer=stemmer, show_progress=False),
+                show_progress=False,
+            )
+        article_of = [c.metadata["article_id"] for c in chunks]
+
+        def dense_ids(q: str) -> list[int]:
+            return [d.metadata["chunk"] for d in store.similarity_search(q, k=K)]
+
+        def bm25_ids(q: str) -> list[int]:
+            tokens = bm25s.tokenize([q], stopwords="en", stemmer=stemmer, show_progress=False)
+            rows, _ = bm25.retrieve(tokens, k=K, show_progress=False, n_threads=1)
+            return [int(r) for r in rows[0]]
+
+        variants = {
+            "recipe dense": dense_ids,
+            "recipe BM25": bm25_ids,
+            "recipe RRF": lambda q: rrf(dense_ids(q), bm25_ids(q))[:K],
+        }
+        rows = []
+        for name, search in variants.items():
+            ranked, timing = timed_queries(
+                lambda q, s=search: [article_of[i] for i in s(q)], questions
+            )
+            rows.append({"system": name, **retrieval_scores(ranked, questions), **timing})
+    cost = {
+        "chunks": len(chunks),
+        "ingest_s": round(ingest.seconds, 1),
+        "chunks/s": round(len(chunks) / ingest.seconds, 1),
+        "bm25_build_s": round(keyword_build.seconds, 1),
+        "index_mb": dir_mb(workdir / "chroma"),
+        "peak_rss_mb": rss.peak_mb,
+    }
+    for row in rows:
+        row.update(cost)
+    return rows
+
+
+# --- ours --------------------------------------------------------------------------------
+
+
+def run_ours(corpus: Path, questions: list[dict[str, Any]], data_dir: Path, reuse: bool
+             ) -> list[dict]:
+    from bot.evaluate import evaluate
+    from bot.factory import Dossier
+    from bot.settings import load_settings
+
+    with PeakRSS() as rss:
+        dossier = Dossier(load_settings(data_dir=data_dir))
+        dossier.embedder.encode(["warm up"])
+        with Stopwatch() as ingest:
+            done = dossier.ingestor().run([corpus])
+        store, embedder = dossier.store, dossier.embedder
+        retriever = dossier.retriever
+
+        def articles_of(pids: list[str]) -> list[str]:
+            return [pid.rsplit(":", 1)[0] for pid in pids]  # ids are "<article id>:<hash>"
+
+        variants = {
+            "Dossier hybrid": lambda q: [
+                r.passage.article_id for r in retriever.retrieve(q, k=K)
+            ],
+            "Dossier dense only": lambda q: [
+                p.article_id for p in store.dense_search(embedder.embed_query(q), K)
+            ],
+            "Dossier BM25 only": lambda q: articles_of(
+                [pid for pid, _ in store.keyword_search(q, K)]
+            ),
+        }
+        rows = []
+        for name, search in variants.items():
+            search(questions[0]["question"])  # loads the keyword index before timing
+            ranked, timing = timed_queries(search, questions)
+            rows.append({"system": name, **retrieval_scores(ranked, questions), **timing})
+        full = evaluate(dossier, questions, k_max=K)
+    result = full.to_json()
+    rows[0].update(
+        {
+            "answer_in_quotes": result["answer_in_quotes"],
+            "answered": result["answered"],
+            "verbatim": result["verbatim"],
+            "ask_p50_ms": result["p50_ms"],
+            "ask_p95_ms": result["p95_ms"],
+            "missed": result["missed"],
+        }
+    )
+    seconds = ingest.seconds
+    cost = {
+        "chunks": done.passages,
+        "ingest_s": None if reuse else round(seconds, 1),
+        "chunks/s": None if reuse else round(done.passages / seconds, 1),
+        "index_mb": dir_mb(data_dir),
+        "peak_rss_mb": rss.peak_mb,
+    }
+    for row in rows:
+        row.update(cost)
+    return rows
+
+
+def ours_in_subprocess(args: argparse.Namespace) -> list[dict]:
+    command = [sys.executable, __file__, "--emit-rows", "--corpus", str(args.corpus),
+               "--questions", str(args.questions)]
+    done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def ratios(rows: list[dict]) -> dict[str, Any]:
+    by = {r["system"]: r for r in rows}
+    ours, dense, fused = by["Dossier hybrid"], by["recipe dense"], by["recipe RRF"]
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    return {
+        "hits@4 vs dense": ratio(ours["hits@4"], dense["hits@4"]),
+        "hits@10 vs dense": ratio(ours["hits@10"], dense["hits@10"]),
+        "mrr@10 vs dense": ratio(ours["mrr@10"], dense["mrr@10"]),
+        "mrr@10 vs RRF": ratio(ours["mrr@10"], fused["mrr@10"]),
+        "ingest chunks/s": ratio(ours["chunks/s"], dense["chunks/s"]),
+        "ingest seconds": ratio(ours["ingest_s"], dense["ingest_s"]),
+        "index MB": ratio(ours["index_mb"], dense["index_mb"]),
+        "peak RSS": ratio(ours["peak_rss_mb"], dense["peak_rss_mb"]),
+        "query p50 vs dense": ratio(ours["query_p50_ms"], dense["query_p50_ms"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=REALTIMEQA_ARTICLES)
+    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
+    parser.add_argument("--side", choices=["both", "recipe", "ours"], default="both",
+                        help="One side alone writes results/recipe-<side>.json (see --combine).")
+    parser.add_argument("--ours-data-dir", type=Path,
+                        help="Reuse this Dossier index (no ingest figures) instead of a fresh one.")
+    parser.add_argument("--ours-ingest-json", type=Path,
+                        help="With --ours-data-dir: take ours' ingest figures from ingest_bench.")
+    parser.add_argument("--combine", action="store_true",
+                        help="Merge results/recipe-recipe.json and recipe-ours.json (two halves "
+                             "run side by side on a busy machine) into results/recipe.json.")
+    parser.add_argument("--emit-rows", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    questions = load_questions(args.questions)
+
+    if args.combine:
+        rows = [*_rows_of("recipe-recipe"), *_rows_of("recipe-ours")]
+        _finish("recipe", args, len(questions), rows)
+        return
+    if args.emit_rows:  # ours_in_subprocess: a fresh interpreter and data dir
+        print(json.dumps(fresh_ours(args, questions)))
+        return
+    rows = []
+    if args.side in ("both", "recipe"):
+        with tempfile.TemporaryDirectory(prefix="dossier-recipe-") as tmp:
+            rows += run_recipe(args.corpus, questions, Path(tmp))
+    if args.side == "both":
+        rows += ours_in_subprocess(args) if args.ours_data_dir is None else reused_ours(args,
+                                                                                      questions)
+    if args.side == "ours":
+        rows += reused_ours(args, questions)
+    _finish("recipe" if args.side == "both" else f"recipe-{args.side}", args, len(questions), rows)
+
+
+def fresh_ours(args: argparse.Namespace, questions: list[dict[str, Any]]) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="dossier-ours-") as tmp:
+        return run_ours(args.corpus, questions, Path(tmp) / "data", reuse=False)
+
+
+def reused_ours(args: argparse.Namespace, questions: list[dict[str, Any]]) -> list[dict]:
+    rows = run_ours(args.corpus, questions, args.ours_data_dir, reuse=True)
+    if args.ours_ingest_json:
+        ingest = json.loads(args.ours_ingest_json.read_text())
+        for row in rows:
+            row.update({"ingest_s": ingest["seconds"], "chunks/s": ingest["passages/s"],
+                        "peak_rss_mb": max(row["peak_rss_mb"], ingest["peak_rss_mb"])})
+    return rows
+
+
+def _rows_of(name: str) -> list[dict]:
+    return list(json.loads((RESULTS / f"{name}.json").read_text())["rows"])
+
+
+def _finish(name: str, args: argparse.Namespace, questions: int, rows: list[dict]) -> None:
+    data: dict[str, Any] = {"corpus": str(args.corpus), "questions": questions, "rows": rows}
+    markdown = markdown_table(rows, QUALITY) + "\n\n" + markdown_table(rows, COST)
+    systems = {r["system"] for r in rows}
+    if {"Dossier hybrid", "recipe dense"} <= systems:
+        data["ratios"] = ratios(rows)
+        markdown += "\n\n" + markdown_table([data["ratios"]], list(data["ratios"]))
+    report(name, data, markdown)
+
+
+if __name__ == "__main__":
+    main()

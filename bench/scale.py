@@ -1,0 +1,164 @@
+"""News-scale: ingest time, query latency and memory as the corpus grows (1k, 3k, 10k articles).
+
+One data dir grows stage by stage (the way a real corpus does): each stage ingests the next
+articles and is timed on its own. After each stage a fresh process opens the index and
+serves title queries, so its latency and memory are those of a bot started on that corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchlib import (
+    NEWS_SCALE,
+    ROOT,
+    PeakRSS,
+    Stopwatch,
+    dir_mb,
+    markdown_table,
+    report,
+    timed_ms,
+)
+
+COLUMNS = [
+    "articles", "passages", "stage_s", "passages/s", "index_mb", "ingest_peak_rss_mb",
+    "retrieve_p50_ms", "retrieve_p99_ms", "ask_p50_ms", "ask_p99_ms", "serve_rss_mb",
+    "open_s",
+]
+
+
+def write_subset(source: Path, start: int, stop: int, target: Path) -> int:
+    """Lines [start, stop) of the articles JSONL into `target` (a new file per stage)."""
+    written = 0
+    with gzip.open(source, "rt", encoding="utf-8") as lines, target.open("w") as out:
+        for number, line in enumerate(lines):
+            if number >= stop:
+                break
+            if number >= start and line.strip():
+                out.write(line)
+                written += 1
+    return written
+
+
+def sample_queries(files: list[Path], count: int, seed: int = 7) -> list[str]:
+    """Titles of articles already indexed: news-style questions the index can answer."""
+    titles = []
+    for path in files:
+        for line in path.open(encoding="utf-8"):
+            title = json.loads(line).get("title") or ""
+            if len(title.split()) >= 4:
+                titles.append(title)
+    return random.Random(seed).sample(titles, min(count, len(titles)))
+
+
+def serve(data_dir: Path, queries: list[str]) -> dict[str, Any]:
+    """In a fresh process: open the index, warm up, then time retrieve and ask per query."""
+    from bot.factory import Dossier
+    from bot.settings import load_settings
+
+    with PeakRSS() as rss:
+        with Stopwatch() as opened:
+            dossier = Dossier(load_settings(data_dir=data_dir))
+            dossier.answerer.ask(queries[0])  # model load, keyword index load
+        retrieve_ms, ask_ms = [], []
+        for q in queries:
+            started = time.perf_counter()
+            dossier.retriever.retrieve(q)
+            retrieve_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            dossier.answerer.ask(q)
+            ask_ms.append((time.perf_counter() - started) * 1000)
+    r, a = timed_ms(retrieve_ms), timed_ms(ask_ms)
+    return {
+        "queries": len(queries),
+        "open_s": round(opened.seconds, 1),
+        "retrieve_p50_ms": r["p50_ms"], "retrieve_p99_ms": r["p99_ms"],
+        "ask_p50_ms": a["p50_ms"], "ask_p99_ms": a["p99_ms"],
+        "serve_rss_mb": rss.peak_mb,
+    }
+
+
+def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Path
+        ) -> tuple[list[dict[str, Any]], list[str]]:
+    from bot.factory import Dossier
+    from bot.settings import load_settings
+
+    data_dir = work / "data"
+    dossier = Dossier(load_settings(data_dir=data_dir))
+    dossier.embedder.encode(["warm up"])
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    files: list[Path] = []
+    done = 0
+    for size in sorted(sizes):
+        if rows:
+            # Ingest is linear in passages: skip a stage that would overrun the budget.
+            rate = rows[-1]["articles"] / rows[-1]["total_s"]
+            left = budget_s - (time.perf_counter() - started)
+            needed = (size - done) / rate * 1.2
+            if needed > left:
+                notes.append(f"{size:,} articles skipped: about {needed / 60:.0f} min more "
+                             f"needed, {left / 60:.0f} min of the budget left")
+                continue
+        stage = work / f"articles-{done}-{size}.jsonl"
+        write_subset(corpus, done, size, stage)
+        files.append(stage)
+        with PeakRSS() as rss, Stopwatch() as took:
+            ingested = dossier.ingestor().run([stage])
+        done = size
+        served = serve_in_subprocess(data_dir, sample_queries(files, queries))
+        rows.append({
+            "articles": ingested.added + (rows[-1]["articles"] if rows else 0),
+            "passages": ingested.passages,
+            "stage_s": round(took.seconds, 1),
+            "passages/s": round(ingested.embedded / took.seconds, 1),
+            "index_mb": dir_mb(data_dir),
+            "ingest_peak_rss_mb": rss.peak_mb,
+            "total_s": round(time.perf_counter() - started, 1),
+            **served,
+        })
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows, notes
+
+
+def serve_in_subprocess(data_dir: Path, queries: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--serve", str(data_dir)], cwd=ROOT, check=True,
+        input=json.dumps(queries), capture_output=True, text=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000])
+    parser.add_argument("--corpus", type=Path, default=NEWS_SCALE)
+    parser.add_argument("--queries", type=int, default=40, help="Title queries per size.")
+    parser.add_argument("--budget-min", type=float, default=25.0,
+                        help="Skip sizes that would not finish within this many minutes.")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        print(json.dumps(serve(args.serve, json.loads(sys.stdin.read()))))
+        return
+    with tempfile.TemporaryDirectory(prefix="dossier-scale-") as tmp:
+        rows, notes = run(args.sizes, args.corpus, args.queries, args.budget_min * 60, Path(tmp))
+    data = {"corpus": str(args.corpus), "rows": rows, "notes": notes}
+    markdown = markdown_table(rows, COLUMNS)
+    if notes:
+        markdown += "\n\n" + "\n".join(f"- {n}" for n in notes)
+    report("scale", data, markdown)
+
+
+if __name__ == "__main__":
+    main()
