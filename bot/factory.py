@@ -34,7 +34,10 @@ class Dossier:
         if self._embedder is not None:
             return self._embedder
         index = self.settings.index
-        return SentenceEmbeddings(index.model, device=index.device, batch_size=index.batch_size)
+        return SentenceEmbeddings(
+            index.model, device=index.device, batch_size=index.batch_size,
+            precision=index.precision,
+        )
 
     @cached_property
     def store(self) -> PassageStore:

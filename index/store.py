@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
@@ -19,6 +20,34 @@ from index.keyword import KeywordIndex
 from index.models import Article, Chunk
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A failure to reach the store, as opposed to a bug or a bad request."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, ValueError) and "connect" in str(exc).lower()
+
+
+def _reachable(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Turn a server outage during a store call into StoreUnavailable (one clear line)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            if _is_outage(exc):
+                raise StoreUnavailable(
+                    f"the Chroma store is unavailable right now ({type(exc).__name__})"
+                ) from exc
+            raise
+
+    return wrapper
 
 SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
@@ -154,6 +183,7 @@ class PassageStore:
 
     # -- collection metadata ------------------------------------------------------------
     @property
+    @_reachable
     def metadata(self) -> dict[str, Any]:
         meta = self.client.get_collection(self.name, embedding_function=None).metadata
         return dict(meta or {})
@@ -163,6 +193,7 @@ class PassageStore:
         meta = {**self.metadata, **changes}
         self.passages.modify(metadata=meta)
 
+    @_reachable
     def check_model(self, dimension: int, *, rebuild: bool = False) -> None:
         """Refuse to mix vectors of two models; with rebuild, start the store afresh."""
         meta = self.metadata
@@ -185,6 +216,7 @@ class PassageStore:
                 f"not {self.model_name} ({dimension}): run `dossier ingest --rebuild`"
             )
 
+    @_reachable
     def reset(self) -> None:
         """Drop every passage and article (for --rebuild)."""
         for collection in (self.name, self.name + _ARTICLES_SUFFIX):
@@ -199,18 +231,21 @@ class PassageStore:
     def generation(self) -> str:
         return str(self.metadata.get("generation", "empty"))
 
+    @_reachable
     def begin_write(self) -> str:
         """Mark the store as changing: the keyword index is stale until `finish_write`."""
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
         return generation
 
+    @_reachable
     def finish_write(self) -> KeywordIndex:
         """Rebuild the keyword index from the passages and save it under the generation."""
         self._keyword = self._rebuild_keyword(self.generation)
         return self._keyword
 
     # -- articles -----------------------------------------------------------------------
+    @_reachable
     def records(self) -> dict[str, ArticleRecord]:
         """Every indexed article's fields, by id (no texts)."""
         got = self.articles.get(include=["metadatas"])
@@ -230,6 +265,7 @@ class PassageStore:
             )
         return records
 
+    @_reachable
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
@@ -242,6 +278,7 @@ class PassageStore:
             )
         }
 
+    @_reachable
     def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: Any) -> None:
         """Swap an article's passages for new ones; the registry entry is written last.
 
@@ -266,14 +303,17 @@ class PassageStore:
             metadatas=[_article_metadata(article, len(chunks))],
         )
 
+    @_reachable
     def remove_article(self, article_id: str) -> None:
         self.passages.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
 
+    @_reachable
     def count(self) -> int:
         return int(self.passages.count())
 
     # -- search -------------------------------------------------------------------------
+    @_reachable
     def dense_search(self, vector: Sequence[float], depth: int) -> list[StoredPassage]:
         """Nearest passages by cosine similarity (score = 1 - distance), best first."""
         total = self.count()
@@ -295,9 +335,11 @@ class PassageStore:
             )
         ]
 
+    @_reachable
     def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
         return self.keyword_index().search(query, depth)
 
+    @_reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
         if not ids:
             return {}
@@ -319,6 +361,7 @@ class PassageStore:
             yield from zip(got["ids"], got["documents"] or [], strict=True)
             offset += len(got["ids"])
 
+    @_reachable
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
         generation = self.generation
