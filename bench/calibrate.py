@@ -19,15 +19,15 @@ from bot.factory import Dossier
 from bot.settings import load_settings
 
 
-def relevance(dossier: Dossier, question: str) -> float:
-    """The answerer's relevance score for a question (what min_relevance is compared to)."""
+def features(dossier: Dossier, question: str) -> tuple[float, float]:
+    """The answerer's relevance and coverage for a question (what the thresholds judge)."""
     retrieved = dossier.retriever.retrieve(question)
     articles = dossier.store.get_articles([r.passage.article_id for r in retrieved])
     found = extractive.extract(
         question, retrieved, articles, dossier.embedder,
         max_quotes=dossier.settings.answer.max_quotes,
     )
-    return found.relevance
+    return found.relevance, found.coverage
 
 
 def load(path: Path) -> list[str]:
@@ -41,19 +41,19 @@ def main() -> None:
     parser.add_argument("--unanswerable", type=Path, required=True)
     args = parser.parse_args()
     dossier = Dossier(load_settings(data_dir=args.data_dir))
-    positives = [relevance(dossier, q) for q in load(args.answerable)]
-    negatives = [relevance(dossier, q) for q in load(args.unanswerable)]
+    positives = [features(dossier, q) for q in load(args.answerable)]
+    negatives = [features(dossier, q) for q in load(args.unanswerable)]
     print(f"answerable n={len(positives)}  unanswerable n={len(negatives)}")
-    print("threshold  precision  recall  unanswerable-refused")
-    for step in range(20, 71, 2):
-        t = step / 100
-        tp = sum(p >= t for p in positives)
-        fp = sum(n >= t for n in negatives)
-        precision = tp / (tp + fp) if tp + fp else 1.0
-        print(f"{t:9.2f}  {precision:9.3f}  {tp / len(positives):6.3f}  "
-              f"{sum(n < t for n in negatives) / len(negatives):6.3f}")
-    print("answerable:", " ".join(f"{p:.2f}" for p in sorted(positives)))
-    print("unanswerable:", " ".join(f"{n:.2f}" for n in sorted(negatives)))
+    print("relevance  coverage  precision  recall  unanswerable-refused")
+    for rel in (0.30, 0.35, 0.40, 0.45, 0.50):
+        for cov in (0.0, 0.2, 0.3, 0.4, 0.5):
+            tp = sum(r >= rel and c >= cov for r, c in positives)
+            fp = sum(r >= rel and c >= cov for r, c in negatives)
+            precision = tp / (tp + fp) if tp + fp else 1.0
+            print(f"{rel:9.2f}  {cov:8.2f}  {precision:9.3f}  {tp / len(positives):6.3f}  "
+                  f"{1 - fp / len(negatives):6.3f}")
+    for name, rows in (("answerable", positives), ("unanswerable", negatives)):
+        print(name + ":", " ".join(f"{r:.2f}/{c:.2f}" for r, c in sorted(rows)))
 
 
 if __name__ == "__main__":

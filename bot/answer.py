@@ -59,7 +59,11 @@ class Answerer:
             question, retrieved, articles, self.embedder,
             max_quotes=self.settings.max_quotes, context=context,
         )
-        covered = found.relevance >= self.settings.min_relevance and bool(found.citations)
+        covered = (
+            bool(found.citations)
+            and found.relevance >= self.settings.min_relevance
+            and found.coverage >= self.settings.min_coverage
+        )
         if not covered:
             return Answer(question, CANNOT_ANSWER, self.mode, False)
         quoted = Answer(

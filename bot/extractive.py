@@ -44,12 +44,39 @@ class Candidate:
     score: float = 0.0
 
 
+# Words that shape a question but say nothing about its topic.
+QUESTION_WORDS = frozenset(tokenize([
+    "what which who whom whose how when where why does did do can could would should will "
+    "tell me about please them they it its their this that these those he she him his her "
+    "there here any some many much more most other others you your we us our i my"
+])[0])
+
+
 @dataclass(frozen=True)
 class Extract:
-    """The chosen quotes and how relevant the best sentence was."""
+    """The chosen quotes, how relevant the best sentence was, and how much of the question's
+    vocabulary the best passages share (an on-topic question about a fact the articles lack
+    scores high on the first and low on the second)."""
 
     citations: list[Citation]
     relevance: float
+    coverage: float = 0.0
+
+
+def question_terms(question: str) -> set[str]:
+    """The question's topic terms: stemmed, without stop words and question words."""
+    return set(tokenize([question])[0]) - QUESTION_WORDS
+
+
+def coverage(question: str, retrieved: list[Retrieved], top: int = 3) -> float:
+    """Share of the question's topic terms found in its `top` best passages."""
+    terms = question_terms(question)
+    if not terms:
+        return 1.0
+    seen: set[str] = set()
+    for item in retrieved[:top]:
+        seen.update(tokenize([item.passage.text])[0])
+    return len(terms & seen) / len(terms)
 
 
 def _lexical_overlap(question_terms: set[str], text: str) -> float:
@@ -180,7 +207,7 @@ def extract(
     """Pick and verify the quotes that answer `question` from the retrieved passages."""
     found = candidates(retrieved, articles)
     if not found:
-        return Extract([], 0.0)
+        return Extract([], 0.0, 0.0)
     scored, vectors = score_candidates(question, found, articles, embedder, context)
     relevance = max(c.dense + LEXICAL_WEIGHT * c.lexical for c in scored)
     chosen = choose(scored, vectors, 2 * max_quotes)
@@ -190,7 +217,7 @@ def extract(
                                  heading=heading)
         if citation is not None:
             citations.append(citation)
-    return Extract(citations, relevance)
+    return Extract(citations, relevance, coverage(question, retrieved))
 
 
 def _point(quote: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import unicodedata
 
 # Phrases that address a model, fake a conversation turn, or try to change its rules.
 # News prose almost never contains them; when it does (a story about prompt injection),
@@ -15,19 +18,86 @@ _INSTRUCTION_LIKE = re.compile(
     | \b(?:system\s+prompt|your\s+instructions|new\s+instructions)\b
     | (?:^|[\s>])(?:system|assistant|user|human|ai)\s*:\s
     | <\|?(?:im_start|im_end|system|assistant|user)\|?>
-    | \[/?INST\]
+    | \[/?(?:INST|SYS|SYSTEM)\] | <</?SYS>>
+    | (?:^|\s)\#{2,}\s*(?:instructions?|system|response|assistant|user|human)\b
+    | \b(?:reply|respond|answer)\s+(?:to\s+)?(?:every|each|any|all)\s+
+      (?:questions?|quer(?:y|ies)|requests?|messages?|prompts?)\b
     | \b(?:reply|respond|answer|say|output|print)\s+(?:only\s+)?(?:with\s+)?
-      ["'“]?[A-Z0-9]{3,}[-_][A-Z0-9-]+
+      ["'“]?(?:[A-Z0-9]{3,}[-_][A-Z0-9-]+|(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{6,}\b)
     """,
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
-# Invisible characters used to hide instructions from a human reader.
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# The same phrases with spaces and punctuation squeezed out ("Ignorepreviousinstructions",
+# "i.g.n.o.r.e previous…"), matched against the letters of a sentence only.
+_SQUEEZED = re.compile(
+    r"(?:ignore|disregard|forget|override)(?:all|any|the|your|my)?"
+    r"(?:previous|prior|above|earlier|preceding|former|original)"
+    r"(?:instructions?|prompts?|rules?|context|directions?|guidelines?)"
+    r"|systemprompt|developermode|jailbreakmode"
+)
+# Invisible characters used to hide or split instructions: zero-width and joiners, bidi
+# controls, word joiners, variation selectors, fillers, soft hyphen.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
+)
+# Unicode "tag" characters spell ASCII invisibly (U+E0020-E007E); a model may still read them.
+_TAGS = {cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)}
+# Letters from other scripts that look like Latin ones ("іgnore" with a Cyrillic і).
+_LOOKALIKES = str.maketrans(
+    "аеорсухіјѕһԁԛԝӏАВЕКМНОРСТХІЈЅοαειıκνρτυχΑΒΕΙΚΜΝΟΡΤΧΥΖ",
+    "aeopcyxijshdqwlABEKMHOPCTXIJSoaeiiKvptuxABEIKMNOPTXYZ",
+)
+# Runs that may be base64 text; short ones are words, not payloads.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_MAX_DECODES = 4
 
 
-def is_instruction_like(text: str) -> bool:
-    """True when a sentence reads as instructions to an AI rather than news."""
-    return bool(_INSTRUCTION_LIKE.search(_INVISIBLE.sub("", text)))
+def revealed(text: str) -> str:
+    """What a model reads in `text`: tag characters spelled out, invisible characters gone,
+    compatibility forms and look-alike letters folded to plain Latin."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text.translate(_TAGS))
+    return _INVISIBLE.sub("", text).translate(_LOOKALIKES)
+
+
+def _decoded_payloads(text: str) -> list[str]:
+    """Printable text hidden in base64 runs of `text` (standard or URL-safe alphabet)."""
+    found: list[str] = []
+    for match in _BASE64.finditer(text):
+        run = match.group()
+        if not any(c.isdigit() or c in "+/=_-" for c in run) and run.isalpha() and (
+            run.islower() or run.isupper()
+        ):
+            continue  # a long plain word
+        padded = run.rstrip("=") + "=" * (-len(run.rstrip("=")) % 4)
+        try:
+            data = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+            decoded = data.decode("utf-8")
+        except (binascii.Error, ValueError):
+            continue
+        printable = sum(c.isprintable() or c.isspace() for c in decoded)
+        if decoded and printable >= 0.95 * len(decoded):
+            found.append(decoded)
+        if len(found) >= _MAX_DECODES:
+            break
+    return found
+
+
+def is_instruction_like(text: str, *, _depth: int = 0) -> bool:
+    """True when a sentence reads as instructions to an AI rather than news, including
+    instructions hidden by invisible characters, look-alike letters, squeezed-out spaces or
+    base64."""
+    plain = revealed(text)
+    if _INSTRUCTION_LIKE.search(plain):
+        return True
+    letters = re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", plain).lower())
+    if _SQUEEZED.search(letters):
+        return True
+    return _depth == 0 and any(
+        is_instruction_like(payload, _depth=1) for payload in _decoded_payloads(plain)
+    )
 
 
 def mask_instructions(text: str, sentences: list[tuple[int, int]], offset: int) -> str:

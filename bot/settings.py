@@ -64,6 +64,10 @@ class AnswerSettings(Section):
     min_relevance: float = Field(
         0.35, description="Below this best-sentence score the articles 'do not cover it'."
     )
+    min_coverage: float = Field(
+        0.4, ge=0, le=1,
+        description="Share of the question's topic words the best passages must contain.",
+    )
 
 
 class LLMSettings(Section):
