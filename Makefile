@@ -1,8 +1,11 @@
 # Dossier: `make run` (set up, index corpus/, then chat or the Telegram bot) and `make test`.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+# Some machines list local package mirrors that lack most packages; pip warns per package.
+QUIET_MIRRORS := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 # The CPU build of torch: pinned and installed first so nothing pulls CUDA packages.
 TORCH ?= torch==2.13.0
 
@@ -17,13 +20,13 @@ $(PY):
 	python3 -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet "$(TORCH)" $(QUIET_MIRRORS)
+	$(PIP) install --quiet -e . $(QUIET_MIRRORS)
 	@bash scripts/check-no-cuda.sh $(PY)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev]" $(QUIET_MIRRORS)
 	@bash scripts/check-no-cuda.sh $(PY)
 	@touch $@
 
@@ -49,7 +52,7 @@ lint: install-dev
 	$(VENV)/bin/mypy
 
 bench: install-dev
-	$(PIP) install --quiet -e ".[dev,bench]"
+	$(PIP) install --quiet -e ".[dev,bench]" $(QUIET_MIRRORS)
 	@bash scripts/check-no-cuda.sh $(PY)
 	$(PY) bench/run_all.py
 

@@ -186,7 +186,11 @@ def main() -> None:
     try:
         app()
     except DossierError as exc:
-        errors.print(f"dossier: {exc}", style="red", markup=False, highlight=False)
+        # soft_wrap: rich would otherwise break a message longer than the console (80
+        # columns when piped) into several lines; scripts rely on one line.
+        errors.print(
+            f"dossier: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
         sys.exit(1)
 
 

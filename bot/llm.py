@@ -20,7 +20,12 @@ from bot.prompts import (
 )
 from bot.quotes import locate_quote, make_citation
 from bot.retrieval import Retrieved
-from bot.safety import is_instruction_like, mask_instructions
+from bot.safety import (
+    LINK_LIKE,
+    is_instruction_like,
+    link_or_markup_spans,
+    mask_instructions,
+)
 from bot.settings import LLMSettings, llm_api_key
 from index.keyword import tokenize
 from index.models import Article
@@ -123,7 +128,8 @@ def verified_answer(
     question: str,
 ) -> tuple[str, list[Citation]]:
     """Keep the quotes that stand in their passage's article, renumber them, and keep only
-    prose sentences backed by a kept quote and carrying nothing the quotes don't say."""
+    prose sentences backed by a kept quote and carrying nothing the quotes don't say (and
+    no link or markup: a hostile passage's URL must not become the answer's)."""
     citations: list[Citation] = []
     new_number: dict[int, int] = {}
     for n, claimed in parsed.quotes:
@@ -142,14 +148,19 @@ def verified_answer(
             citations.append(citation)
 
     sentences = []
-    for sentence in _SENTENCE.findall(parsed.answer):
+    not_prose = link_or_markup_spans(parsed.answer)
+    for match in _SENTENCE.finditer(parsed.answer):
+        sentence = match.group()
+        if any(a < match.end() and match.start() < b for a, b in not_prose):
+            continue  # a link or markup: the quotes may show one, the prose never carries it
         markers = [int(m) for m in _MARKER.findall(sentence)]
         if not any(m in new_number for m in markers):
             continue  # unsupported prose is dropped, whatever it says
         prose = _MARKER.sub("", sentence).strip()
-        support = " ".join(
+        # What stands only inside a link (a token in a URL) supports nothing.
+        support = LINK_LIKE.sub(" ", " ".join(
             [question, *(citations[new_number[m] - 1].quote for m in markers if m in new_number)]
-        )
+        ))
         if any(token not in support for token in _SPECIFIC.findall(prose)):
             continue  # a number or code the quotes don't carry: not grounded
         if not _mostly_grounded(prose, support):

@@ -20,7 +20,7 @@ _INSTRUCTION_LIKE = re.compile(
     | <\|?(?:im_start|im_end|system|assistant|user)\|?>
     | \[/?(?:INST|SYS|SYSTEM)\] | <</?SYS>>
     | (?:^|\s)\#{2,}\s*(?:instructions?|system|response|assistant|user|human)\b
-    | \b(?:reply|respond|answer)\s+(?:to\s+)?(?:every|each|any|all)\s+
+    | \b(?:reply|respond|answer)\s+(?:to\s+)?(?:every|each|all)\s+
       (?:questions?|quer(?:y|ies)|requests?|messages?|prompts?)\b
     | \b(?:reply|respond|answer|say|output|print)\s+(?:only\s+)?(?:with\s+)?
       ["'“]?(?:[A-Z0-9]{3,}[-_][A-Z0-9-]+|(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{6,}\b)
@@ -48,6 +48,21 @@ _LOOKALIKES = str.maketrans(
     "аеорсухіјѕһԁԛԝӏАВЕКМНОРСТХІЈЅοαειıκνρτυχΑΒΕΙΚΜΝΟΡΤΧΥΖ",
     "aeopcyxijshdqwlABEKMHOPCTXIJSoaeiiKvptuxABEIKMNOPTXYZ",
 )
+# What a chat client turns into a link by itself: URLs of any scheme, www. names, bare
+# domains (with a path), e-mail addresses and @usernames. Articles may carry them; an answer
+# must never make them clickable, and an LLM's prose must not carry them at all.
+LINK_LIKE = re.compile(
+    r"""
+    \b[a-z][a-z0-9+.-]*://\S+
+    | \bwww\d{0,3}\.\S+
+    | [\w.+-]+@[\w-]+(?:\.[\w-]+)+
+    | \b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}\b(?:/\S*)?
+    | (?<![\w@])@[a-z0-9_]{3,32}\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+# Markdown links and images, and HTML tags: markup, never news prose.
+_MARKUP = re.compile(r"!?\[[^\]\n]*\]\([^)\n]*\)|<\s*[a-z/!][^>\n]*>", re.IGNORECASE)
 # Runs that may be base64 text; short ones are words, not payloads.
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _MAX_DECODES = 4
@@ -113,3 +128,9 @@ def mask_instructions(text: str, sentences: list[tuple[int, int]], offset: int) 
             cursor = b
     pieces.append(text[cursor:])
     return "".join(pieces)
+
+
+def link_or_markup_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) of every link-like or markup span of `text`."""
+    spans = [m.span() for m in LINK_LIKE.finditer(text)]
+    return sorted(spans + [m.span() for m in _MARKUP.finditer(text)])

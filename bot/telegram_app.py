@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -21,7 +23,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -30,6 +39,7 @@ from telegram.ext import (
     BaseUpdateProcessor,
     CommandHandler,
     ContextTypes,
+    Defaults,
     MessageHandler,
     PersistenceInput,
     PicklePersistence,
@@ -63,6 +73,8 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 ALLOWED_UPDATES = [Update.MESSAGE]
 MAX_CONCURRENT_UPDATES = 256  # waiting updates are cheap; the worker threads bound the CPU
 RETRY_AFTER_RETRIES = 5
+SEND_RETRIES = 3  # sends Telegram did not take (5xx, never connected), tried again
+SEND_BACKOFF_S = 0.5  # doubled after each failed try: 0.5 s, 1 s, 2 s
 PERSISTENCE_INTERVAL_S = 30.0
 TYPING_REFRESH_S = 4.0  # Telegram shows "typing" for about 5 s
 
@@ -97,6 +109,46 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
 
+def not_delivered(error: NetworkError) -> bool:
+    """Whether a failed send surely left no message in the chat, so that sending it again
+    cannot show it twice: Telegram answered with an HTTP error (5xx), or the request never
+    reached it (no connection, no free connection). A read timeout or a connection dropped
+    mid-request may have delivered it: those are not retried."""
+    if isinstance(error, BadRequest):
+        return False
+    cause = error.__cause__
+    if cause is None or isinstance(cause, TelegramError):  # PTB's mapping of an HTTP status
+        return not isinstance(error, TimedOut)
+    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+async def deliver(send: Callable[[], Awaitable[Message]]) -> Message:
+    """`send()`, tried again with backoff while it fails in a way that delivered nothing.
+
+    The rate limiter already waits out 429s (RetryAfter); this covers Telegram's 5xx. On
+    the real Bot API a 5xx most likely means the message was not sent; if it was, the
+    retry shows it twice, which beats losing an answer.
+    """
+    for attempt in range(SEND_RETRIES + 1):
+        try:
+            return await send()
+        except NetworkError as exc:
+            if attempt == SEND_RETRIES or not not_delivered(exc):
+                raise
+            delay = SEND_BACKOFF_S * 2**attempt
+            log.warning("Telegram did not take a message (%s); trying again in %.1f s",
+                        exc.message, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def plain_entities(text: str) -> list[MessageEntity] | None:
+    """Code entities over the link-like spans of a plain-text message, as `render.inert`
+    sets them in HTML: Telegram links neither."""
+    return [MessageEntity(MessageEntity.CODE, offset, length)
+            for offset, length in render.link_like_spans(text)] or None
+
+
 async def send_html(bot: Bot, chat_id: int, messages: list[str],
                     reply_to: int | None = None) -> None:
     """Send HTML messages without link previews; HTML Telegram can't parse goes as plain text."""
@@ -104,14 +156,16 @@ async def send_html(bot: Bot, chat_id: int, messages: list[str],
         reply = (ReplyParameters(reply_to, allow_sending_without_reply=True)
                  if reply_to is not None and number == 0 else None)
         try:
-            await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                   link_preview_options=NO_PREVIEW, reply_parameters=reply)
+            await deliver(partial(bot.send_message, chat_id, text, parse_mode=ParseMode.HTML,
+                                  link_preview_options=NO_PREVIEW, reply_parameters=reply))
         except BadRequest as exc:
             if "can't parse entities" not in exc.message.lower():
                 raise
             log.warning("Telegram refused our HTML (%s); resending as plain text", exc.message)
-            await bot.send_message(chat_id, render.visible_text(text),
-                                   link_preview_options=NO_PREVIEW, reply_parameters=reply)
+            plain = render.visible_text(text)
+            await deliver(partial(bot.send_message, chat_id, plain,
+                                  entities=plain_entities(plain),
+                                  link_preview_options=NO_PREVIEW, reply_parameters=reply))
 
 
 async def say(bot: Bot, message: Message, text: str) -> None:
@@ -287,8 +341,10 @@ class DossierBot:
                   chat.id if chat else None, user.id if user else None, error, exc_info=error)
         if chat is None or isinstance(error, Forbidden):
             return
+        line = render.error_line(error)
         try:
-            await context.bot.send_message(chat.id, render.error_line(error))
+            await deliver(partial(context.bot.send_message, chat.id, line,
+                                  entities=plain_entities(line), link_preview_options=NO_PREVIEW))
         except TelegramError as exc:
             log.warning("could not tell chat %s about the error: %r", chat.id, exc)
 
@@ -380,6 +436,7 @@ def build_application(dossier: Dossier, token: str, *,
         .base_url(settings.telegram.api_base_url)
         .base_file_url(settings.telegram.file_base_url)
         .rate_limiter(AIORateLimiter(max_retries=RETRY_AFTER_RETRIES))
+        .defaults(Defaults(link_preview_options=NO_PREVIEW))  # every message, errors too
         .persistence(persistence)
         .concurrent_updates(ChatOrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(handlers.post_init)

@@ -12,6 +12,7 @@ from bot import prompts
 from bot.access import Verdict
 from bot.errors import DossierError, IndexNotBuilt, IngestLocked, StoreUnavailable
 from bot.models import Answer, Citation
+from bot.safety import LINK_LIKE
 from bot.settings import TelegramSettings
 
 if TYPE_CHECKING:  # types only: rendering needs neither Chroma nor the model
@@ -42,6 +43,27 @@ def utf16_len(text: str) -> int:
 def escape(text: str) -> str:
     """Text for an HTML message: &, < and > escaped (quotes need no escaping outside tags)."""
     return html.escape(text, quote=False)
+
+
+def inert(text: str) -> str:
+    """Outside text (articles, an LLM) for an HTML message: escaped, and every span Telegram
+    would link by itself (URL, domain, e-mail, @username) set as <code>, which it never
+    links: a hostile article cannot plant a clickable link, and the quote stays verbatim."""
+    pieces: list[str] = []
+    position = 0
+    for match in LINK_LIKE.finditer(text):
+        pieces.append(escape(text[position : match.start()]))
+        pieces.append(f"<code>{escape(match.group())}</code>")
+        position = match.end()
+    pieces.append(escape(text[position:]))
+    return "".join(pieces)
+
+
+def link_like_spans(text: str) -> list[tuple[int, int]]:
+    """[offset, length) in UTF-16 units of each link-like span of plain `text` (for code
+    entities when a message goes without HTML)."""
+    return [(utf16_len(text[: m.start()]), utf16_len(m.group()))
+            for m in LINK_LIKE.finditer(text)]
 
 
 def visible_text(html_text: str) -> str:
@@ -79,7 +101,7 @@ def link(text: str, url: str | None) -> str:
     """`text` escaped, linked to `url` when that is a safe http(s) URL."""
     target = safe_url(url)
     if target is None:
-        return escape(text)
+        return inert(text)
     return f'<a href="{html.escape(target, quote=True)}">{escape(text)}</a>'
 
 
@@ -90,12 +112,12 @@ def _short(text: str, limit: int = _MAX_TITLE_CHARS) -> str:
 
 def split_to_fit(text: str, wrap: Callable[[str], str], limit: int = MAX_MESSAGE_LENGTH,
                  level: int = 0) -> list[str]:
-    """Cut `text` into pieces (substrings, trimmed) such that each `wrap(escape(piece))` fits,
+    """Cut `text` into pieces (substrings, trimmed) such that each `wrap(inert(piece))` fits,
     cutting at the best boundary available: paragraph, line, sentence, word, character."""
     text = text.strip()
     if not text:
         return []
-    if fits(wrap(escape(text)), limit):
+    if fits(wrap(inert(text)), limit):
         return [text]
     if level == len(_CUTS):
         return _hard_split(text, wrap, limit)
@@ -112,12 +134,12 @@ def split_to_fit(text: str, wrap: Callable[[str], str], limit: int = MAX_MESSAGE
     for unit in units:
         if current is not None:
             joined = (current[0], unit[1])
-            if fits(wrap(escape(text[joined[0] : joined[1]])), limit):
+            if fits(wrap(inert(text[joined[0] : joined[1]])), limit):
                 current = joined
                 continue
             pieces.append(text[current[0] : current[1]])
             current = None
-        if fits(wrap(escape(text[unit[0] : unit[1]])), limit):
+        if fits(wrap(inert(text[unit[0] : unit[1]])), limit):
             current = unit
         else:
             pieces.extend(split_to_fit(text[unit[0] : unit[1]], wrap, limit, level + 1))
@@ -133,7 +155,7 @@ def _hard_split(text: str, wrap: Callable[[str], str], limit: int) -> list[str]:
         low, high = 1, len(text)
         while low < high:  # largest prefix length that fits
             middle = (low + high + 1) // 2
-            if fits(wrap(escape(text[:middle])), limit):
+            if fits(wrap(inert(text[:middle])), limit):
                 low = middle
             else:
                 high = middle - 1
@@ -161,7 +183,7 @@ def pack(blocks: Sequence[str], limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
 
 
 def _text_blocks(text: str, limit: int, wrap: Callable[[str], str] = lambda s: s) -> list[str]:
-    return [wrap(escape(piece)) for piece in split_to_fit(text, wrap, limit)]
+    return [wrap(inert(piece)) for piece in split_to_fit(text, wrap, limit)]
 
 
 def citation_source(citation: Citation) -> str:
@@ -186,7 +208,7 @@ def quote_blocks(citation: Citation, limit: int = MAX_MESSAGE_LENGTH) -> list[st
     # Measure every part against the longer header so any of them may carry either.
     parts = split_to_fit(citation.quote, wrap_with(later), limit)
     return [
-        wrap_with(first if i == 0 else later)(escape(part)) for i, part in enumerate(parts)
+        wrap_with(first if i == 0 else later)(inert(part)) for i, part in enumerate(parts)
     ]
 
 
@@ -208,7 +230,7 @@ def render_help(records: Sequence[ArticleRecord], bot_username: str, *,
     if titles:
         lines.append(escape(prompts.TG_KNOWS.format(count=len(titles),
                                                     s="" if len(titles) == 1 else "s")))
-        lines += [f"• {escape(_short(t))}" for t in titles[:_HELP_TITLES]]
+        lines += [f"• {inert(_short(t))}" for t in titles[:_HELP_TITLES]]
         if len(titles) > _HELP_TITLES:
             lines.append(escape(prompts.TG_MORE_ARTICLES.format(count=len(titles) - _HELP_TITLES)))
     else:
@@ -229,7 +251,7 @@ def render_articles(records: Sequence[ArticleRecord],
         byline = ", ".join(part for part in (record.author, record.published) if part)
         line = f"{number}. {link(_short(record.title or record.id), record.url)}"
         if byline:
-            line += f" — {escape(_short(byline, 120))}"
+            line += f" — {inert(_short(byline, 120))}"
         lines.append(line)
     # One block per line so a long list is split between articles, never inside one.
     messages: list[str] = []

@@ -240,8 +240,16 @@ class PassageStore:
 
     @_reachable
     def finish_write(self) -> KeywordIndex:
-        """Rebuild the keyword index from the passages and save it under the generation."""
-        self._keyword = self._rebuild_keyword(self.generation)
+        """Seal the write with a new generation, then save the keyword index under it.
+
+        A new generation, not the one `begin_write` set: a reader (another process, or
+        another machine on the same Chroma server) that rebuilt its keyword index while
+        this write was half-done tagged it with that generation, and must not keep it.
+        Any index tagged with the sealed generation was built after every write was done.
+        """
+        generation = uuid.uuid4().hex
+        self._write_metadata(generation=generation)
+        self._keyword = self._rebuild_keyword(generation)
         return self._keyword
 
     # -- articles -----------------------------------------------------------------------

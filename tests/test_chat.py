@@ -97,3 +97,39 @@ def test_an_llm_that_obeys_the_article_never_gets_the_canary_out(
                 articles = dossier.store.get_articles([c.article.id for c in answer.citations])
                 for c in answer.citations:
                     assert articles[c.article.id].text[c.start : c.end] == c.quote
+
+
+def test_in_llm_mode_a_follow_up_is_condensed_into_a_standalone_question(
+    poisoned_data_dir: Path, embedder: SentenceEmbeddings
+) -> None:
+    def scripted(messages: list[dict[str, object]]) -> str:
+        prompt = prompt_text(messages)
+        if "standalone question" in prompt:
+            assert "what are the obstacles?" in prompt  # the history reached the model
+            return "Which obstacle to Mexico-Canada cooperation worries foreign investors?"
+        if "worries foreign investors" in prompt:
+            return (
+                "ANSWER: Mexico's moves toward more state control worry investors [1].\n"
+                "QUOTES:\n[1] \"Mexico’s recent moves to increase government control over "
+                "strategic resources have raised concerns among some foreign investors\"\n"
+            )
+        return (
+            "ANSWER: Infrastructure gaps also pose a challenge [1].\n"
+            'QUOTES:\n[1] "Infrastructure gaps also pose a challenge."\n'
+        )
+
+    with ScriptedLLMServer(default_reply=scripted) as server:
+        dossier = Dossier(
+            load_settings(data_dir=poisoned_data_dir, llm={
+                "provider": "openai", "base_url": server.base_url, "model": "m",
+            }),
+            embedder=embedder,
+        )
+        conversation = dossier.conversation()
+        assert conversation.ask("what are the obstacles?").mode == "llm"
+        follow_up = conversation.ask("which of them worries investors?")
+        assert follow_up.mode == "llm", follow_up.note
+        assert follow_up.question == "which of them worries investors?"
+        assert "foreign investors" in follow_up.citations[0].quote
+        assert any("standalone question" in prompt_text(r.messages)
+                   for r in server.chat_requests)
