@@ -27,6 +27,10 @@ DUPLICATE_SIMILARITY = 0.9
 # Quotes well below the best one dilute the answer.
 KEEP_RATIO = 0.55
 MIN_WORDS = 4
+# Passages (best first) whose every sentence is scored; later ones give only their
+# lexically closest sentences.
+FULL_PASSAGES = 2
+SENTENCES_PER_OTHER_PASSAGE = 3
 POINT_WORDS = 30
 
 
@@ -85,8 +89,14 @@ def _lexical_overlap(question_terms: set[str], text: str) -> float:
     return len(question_terms & set(tokenize([text])[0])) / len(question_terms)
 
 
-def candidates(retrieved: list[Retrieved], articles: dict[str, Article]) -> list[Candidate]:
-    """Every quotable sentence of the retrieved passages, once each."""
+def candidates(
+    retrieved: list[Retrieved], articles: dict[str, Article], terms: set[str] | None = None
+) -> list[Candidate]:
+    """The quotable sentences of the retrieved passages, once each.
+
+    Embedding sentences is the answer's main cost, so only the best passages give all
+    their sentences; the others give those that share most words with the question.
+    """
     seen: set[tuple[str, int]] = set()
     found: list[Candidate] = []
     for item in retrieved:
@@ -95,6 +105,7 @@ def candidates(retrieved: list[Retrieved], articles: dict[str, Article]) -> list
         if article is None:
             continue
         heading_spans = set(article.headings)
+        passage_candidates = []
         for start, end in p.sentences:
             if (p.article_id, start) in seen or (start, end) in heading_spans:
                 continue
@@ -102,7 +113,16 @@ def candidates(retrieved: list[Retrieved], articles: dict[str, Article]) -> list
             sentence = article.text[start:end]
             if len(sentence.split()) < MIN_WORDS or is_instruction_like(sentence):
                 continue  # too short to say anything, or addressed to an AI, not a reader
-            found.append(Candidate(p.article_id, start, end, p.heading, item.rank))
+            passage_candidates.append(Candidate(p.article_id, start, end, p.heading, item.rank))
+        if item.rank >= FULL_PASSAGES and terms:
+            text = article.text
+            passage_candidates.sort(
+                key=lambda c: -_lexical_overlap(terms, text[c.start : c.end])
+            )
+            passage_candidates = sorted(
+                passage_candidates[:SENTENCES_PER_OTHER_PASSAGE], key=lambda c: c.start
+            )
+        found.extend(passage_candidates)
     return found
 
 
@@ -205,7 +225,8 @@ def extract(
     context: str = "",
 ) -> Extract:
     """Pick and verify the quotes that answer `question` from the retrieved passages."""
-    found = candidates(retrieved, articles)
+    terms = set(tokenize([question])[0]) | set(tokenize([context])[0])
+    found = candidates(retrieved, articles, terms)
     if not found:
         return Extract([], 0.0, 0.0)
     scored, vectors = score_candidates(question, found, articles, embedder, context)
