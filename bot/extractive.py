@@ -11,6 +11,7 @@ from bot.prompts import CANNOT_ANSWER
 from bot.quotes import make_citation
 from bot.retrieval import Retrieved
 from bot.safety import is_instruction_like
+from index.chunking import sentence_spans
 from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
 from index.models import Article
@@ -31,7 +32,7 @@ MIN_WORDS = 4
 # lexically closest sentences.
 FULL_PASSAGES = 2
 SENTENCES_PER_OTHER_PASSAGE = 3
-POINT_WORDS = 30
+POINT_WORDS = 20
 
 
 @dataclass(frozen=True)
@@ -242,8 +243,12 @@ def extract(
 
 
 def _point(quote: str) -> str:
-    words = quote.split()
-    return quote if len(words) <= POINT_WORDS else " ".join(words[:POINT_WORDS]) + " …"
+    """A quote's first sentence, cut short: the answer line stays short, the full quote
+    follows it as a block quote."""
+    spans = sentence_spans(quote)
+    first = quote[spans[0][0] : spans[0][1]] if spans else quote
+    words = first.split()
+    return first if len(words) <= POINT_WORDS else " ".join(words[:POINT_WORDS]) + " …"
 
 
 def compose(citations: list[Citation]) -> str:
