@@ -72,6 +72,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # Other test runs share these 2 cores: a load well above 2 means slowed timings.
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
 
 

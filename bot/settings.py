@@ -62,10 +62,10 @@ class RetrievalSettings(Section):
 class AnswerSettings(Section):
     max_quotes: int = Field(4, ge=1, description="Most quotes in one answer.")
     min_relevance: float = Field(
-        0.35, description="Below this best-sentence score the articles 'do not cover it'."
+        0.45, description="Below this best-sentence score the articles 'do not cover it'."
     )
     min_coverage: float = Field(
-        0.4, ge=0, le=1,
+        0.3, ge=0, le=1,
         description="Share of the question's topic words the best passages must contain.",
     )
 

@@ -109,6 +109,23 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
 
+class MessageRateLimiter(AIORateLimiter):
+    """PTB's flood-control limiter for messages; chat actions ("typing…") go straight out.
+
+    Telegram's limits (about 30 messages a second, 20 a minute per group) are on messages.
+    Sent through the same budget, each answer's typing action halved the answers a busy bot
+    could send. A chat action Telegram refuses is only logged (see `typing`).
+    """
+
+    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any],
+                              endpoint: str, data: dict[str, Any],
+                              rate_limit_args: int | None) -> Any:
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
+        return await super().process_request(callback, args, kwargs, endpoint, data,
+                                             rate_limit_args)
+
+
 def not_delivered(error: NetworkError) -> bool:
     """Whether a failed send surely left no message in the chat, so that sending it again
     cannot show it twice: Telegram answered with an HTTP error (5xx), or the request never
@@ -435,7 +452,7 @@ def build_application(dossier: Dossier, token: str, *,
         .token(token)
         .base_url(settings.telegram.api_base_url)
         .base_file_url(settings.telegram.file_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=RETRY_AFTER_RETRIES))
+        .rate_limiter(MessageRateLimiter(max_retries=RETRY_AFTER_RETRIES))
         .defaults(Defaults(link_preview_options=NO_PREVIEW))  # every message, errors too
         .persistence(persistence)
         .concurrent_updates(ChatOrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))

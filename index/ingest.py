@@ -181,15 +181,14 @@ class Ingestor:
         texts = [self.embedding_input(p.article, c) for p in pending for c in p.chunks]
         vectors = self.embedder.encode(texts)
         report.embedded += len(texts)
+        items = []
         at = 0
         for item in pending:
-            count = len(item.chunks)
-            self.store.replace_article(item.article, item.chunks, vectors[at : at + count])
-            at += count
-            if item.is_new:
-                report.added += 1
-            else:
-                report.updated += 1
+            items.append((item.article, item.chunks, vectors[at : at + len(item.chunks)]))
+            at += len(item.chunks)
+        self.store.replace_articles(items)
+        report.added += sum(p.is_new for p in pending)
+        report.updated += sum(not p.is_new for p in pending)
 
 
 def _record_of(article: Article) -> ArticleRecord:

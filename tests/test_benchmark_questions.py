@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
+from conftest import REALTIMEQA
 
 from bot.factory import Dossier
 from bot.settings import load_settings
-from conftest import REALTIMEQA
 from index.embeddings import SentenceEmbeddings
 
 pytestmark = pytest.mark.slow

@@ -32,6 +32,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 # Read by the subprocess entry point only (not DOSSIER_*: those are settings).
 KILL_AFTER = "CRASH_TEST_KILL_AFTER_WRITES"
+FLUSH_PASSAGES = 16
 PAUSE_AFTER = "CRASH_TEST_PAUSE_AFTER_WRITES"
 RESUME_FILE = "CRASH_TEST_RESUME_FILE"
 NOTES_FILE = "CRASH_TEST_NOTES_FILE"
@@ -44,7 +45,7 @@ def _dossier_with_fake_embeddings() -> None:
 
     KILL_AFTER=N: SIGKILL itself right after write N. PAUSE_AFTER=N: wait after write N
     until RESUME_FILE exists. Each event, and the write count of a run that ends, is one
-    JSON line in NOTES_FILE (with the passage count in Chroma at that moment).
+    JSON line in NOTES_FILE (with the passage and article counts in Chroma then).
     """
     import atexit
 
@@ -53,6 +54,7 @@ def _dossier_with_fake_embeddings() -> None:
 
     import bot.cli
     import bot.factory
+    import index.ingest
     from index.keyword import KeywordIndex
     from index.store import PassageStore
 
@@ -80,11 +82,12 @@ def _dossier_with_fake_embeddings() -> None:
             writes += 1
             if writes in (kill_after, pause_after):
                 op = f"{getattr(self, 'name', 'keyword')}.{name}"
-                passages = stores[0].count() if stores else 0
+                store = stores[0]
+                counts = {"passages": store.count(), "articles": store.articles.count()}
                 if writes == kill_after:
-                    note("killed", op=op, passages=passages)
+                    note("killed", op=op, **counts)
                     os.kill(os.getpid(), signal.SIGKILL)
-                note("paused", op=op, passages=passages)
+                note("paused", op=op, **counts)
                 deadline = time.monotonic() + 120
                 while not Path(os.environ[RESUME_FILE]).exists() and time.monotonic() < deadline:
                     time.sleep(0.02)
@@ -96,6 +99,8 @@ def _dossier_with_fake_embeddings() -> None:
         counted(Collection, name)
     counted(KeywordIndex, "save")
     bot.factory.SentenceEmbeddings = lambda *_args, **_kwargs: FakeEmbeddings()  # type: ignore
+    # Small flushes (each: delete, add, registry upsert) so a run has many write points.
+    index.ingest._EMBED_BATCH_PASSAGES = FLUSH_PASSAGES
     bot.factory.PassageStore = WatchedStore  # type: ignore[misc]
     atexit.register(lambda: note("ended"))
     bot.cli.main()
@@ -153,21 +158,23 @@ def ram_dir() -> Iterator[Path]:
 
 
 # -- a synthetic corpus -----------------------------------------------------------------------
-_WORDS = (
-    "mineral lithium copper port rail energy workforce policy investor tariff supply refinery "
-    "mine export quota budget ministry province council harbor grid battery nickel cobalt "
-    "drought river bridge school clinic farm wheat price market bank loan bond court judge vote "
-    "senate mayor police storm flood fire museum festival orchestra satellite vaccine"
-).split()
+_WORDS = [
+    "mineral", "lithium", "copper", "port", "rail", "energy", "workforce", "policy", "investor",
+    "tariff", "supply", "refinery", "mine", "export", "quota", "budget", "ministry", "province",
+    "council", "harbor", "grid", "battery", "nickel", "cobalt", "drought", "river", "bridge",
+    "school", "clinic", "farm", "wheat", "price", "market", "bank", "loan", "bond", "court",
+    "judge", "vote", "senate", "mayor", "police", "storm", "flood", "fire", "museum", "festival",
+    "orchestra", "satellite", "vaccine",
+]
 
 
 def _story(number: int, revision: int) -> str:
     """A small synthetic article; every sentence is unique, so none reads as page chrome."""
     rng = random.Random(number * 1000 + revision)
     paragraphs = []
-    for p in range(rng.randint(2, 5)):
+    for p in range(rng.randint(1, 3)):
         sentences = []
-        for s in range(rng.randint(3, 6)):
+        for s in range(rng.randint(2, 5)):
             words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 15)))
             sentences.append(f"Story {number} revision {revision} part {p}.{s} covers {words}.")
         paragraphs.append(" ".join(sentences))
@@ -352,33 +359,30 @@ def test_ingest_killed_at_any_store_write_recovers_to_a_clean_build(ram_dir: Pat
     clean["A"] = _clean_build(ram_dir / "clean-a", corpus)
     assert len(clean["A"].articles) == len(clean["B"].articles) == 200
 
-    # A build from nothing writes: the model's name (1), a new generation (1), then for each
-    # article its old passages deleted, its new ones added and its registry entry last
-    # (3 each), the generation sealed (1), the keyword index saved (1): 604 writes.
-    # A move between A and B writes the generation (1), the 16 changed or new articles
-    # (3 each), the 4 it prunes (passages, then entry: 2 each), the seal and the save: 59.
-    plan = [  # (corpus, kill right after this write, which operation that write is)
-        ("A", 302, "dossier-articles.upsert"),  # half-way through a build from nothing
-        ("B", 1, "dossier.modify"),  # a new generation, nothing else yet
-        ("A", 2, "dossier.delete"),  # a changed article's passages gone, entry still old
-        ("B", 3, "dossier.add"),  # its new passages in, its entry still old
-        ("A", 25, "dossier-articles.upsert"),  # half the articles written
-        ("B", 48, "dossier.add"),  # a new article's passages in, no entry for it yet
-        ("A", 50, "dossier.delete"),  # a pruned article's passages gone, its entry not yet
-        ("B", 57, "dossier-articles.delete"),  # every Chroma write done, generation unsealed
-        ("A", 58, "dossier.modify"),  # sealed, the keyword index not yet saved
-        ("B", 59, "keyword.save"),  # all done, killed before printing the report
-    ]
+    # Where each kill lands, as a share of the writes the same ingest makes uninterrupted
+    # (measured on a scratch copy): the first is half-way through a build from nothing,
+    # the others spread over moves between A and B (updates, additions, prunes), from the
+    # first write (a new generation) to the last (the keyword index saved).
+    plan = [("A", 0.5), ("B", 0.0), ("A", 0.1), ("B", 0.25), ("A", 0.4), ("B", 0.55),
+            ("A", 0.7), ("B", 0.85), ("A", 0.95), ("B", 1.0)]
     data_dir = ram_dir / "work"
-    kills: list[tuple[str, int, str, int]] = []
-    for target, kill_after, op in plan:
+    kills: list[tuple[str, int, str, int, int]] = []
+    for target, share in plan:
         stories = CORPUS_A if target == "A" else CORPUS_B
         _write_corpus(corpus, stories)
+        scratch = ram_dir / "scratch"
+        shutil.rmtree(scratch, ignore_errors=True)
+        if data_dir.exists():
+            shutil.copytree(data_dir, scratch)
+        dry = _ingest(scratch, corpus)
+        assert dry.returncode == 0, dry.stderr
+        total = dry.notes[-1]["writes"]
+        kill_after = min(total, max(1, round(total * share)))
         crashed = _ingest(data_dir, corpus, kill_after=kill_after)
         assert crashed.returncode == -signal.SIGKILL, (crashed.returncode, crashed.stderr)
         [kill] = crashed.notes
-        assert (kill["event"], kill["op"]) == ("killed", op), kill
-        kills.append((target, kill["writes"], kill["op"], kill["passages"]))
+        assert kill["event"] == "killed" and kill["writes"] == kill_after, kill
+        kills.append((target, kill["writes"], kill["op"], kill["passages"], kill["articles"]))
 
         recovered = _ingest(data_dir, corpus)
         assert recovered.returncode == 0, recovered.stderr
@@ -388,8 +392,8 @@ def test_ingest_killed_at_any_store_write_recovers_to_a_clean_build(ram_dir: Pat
         assert state.content() == clean[target].content(), kill
         _assert_answers(dossier, stories)
 
-    print("\nkilled (corpus, after write, operation, passages in Chroma):", *kills, sep="\n  ")
-    assert len({p for *_, p in kills}) >= 6  # the kills met the index in many states
+    print("\nkilled (corpus, after write, operation, passages, articles):", *kills, sep="\n  ")
+    assert len({counts[3:] for counts in kills}) >= 6  # the kills met many index states
 
     question, article_id = _question(CORPUS_B)
     asked = _fake_cli(["ask", question, "--json"], data_dir)
