@@ -24,6 +24,7 @@ HITS_AT = (4, 10)
 # Every straight and typographic quote mark: answers and articles spell them differently.
 _QUOTE_MARKS = re.compile("[\"'`´‘’‚‛′“”„‟″«»‹›]")
 _SPACE = re.compile(r"\s+")
+WARM_UP_QUESTION = "What is this news about?"
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,14 @@ def evaluate(
 ) -> EvalReport:
     """Ask every question; score the product's own retrieval (top `k_max`) and its answers.
 
-    Each question is retrieved before it is asked, so the model and keyword index are
-    loaded by then and `latency_ms` is a warm `ask`, the figure a chat user waits for.
+    One untimed warm-up question goes first, so `latency_ms` is a warm `ask`: the figure a
+    chat user waits for once the bot is running.
     """
     report = EvalReport(k_max=k_max)
+    if questions:
+        # The first ask of a process pays one-off costs (model, keyword index, torch kernels
+        # for new shapes): a question not in the set takes them out of the timings.
+        dossier.answerer.ask(WARM_UP_QUESTION)
     for item in questions:
         question = str(item["question"])
         gold = tuple(str(g) for g in item.get("gold_articles") or ())
