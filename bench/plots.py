@@ -23,7 +23,7 @@ def quality(recipe: dict[str, Any], target: Path) -> None:
     rows = recipe["rows"]
     metrics = ["hits@4", "hits@10", "mrr@10"]
     width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
     for i, row in enumerate(rows):
         xs = [m + i * width for m in range(len(metrics))]
         bars = ax.bar(xs, [row[m] for m in metrics], width, label=row["system"])
@@ -32,7 +32,7 @@ def quality(recipe: dict[str, Any], target: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("article-level score")
     ax.set_title(f"RealTime QA dev ({recipe['questions']} questions): Dossier vs LangChain recipe")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(target, dpi=120)
     plt.close(fig)
