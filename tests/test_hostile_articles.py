@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bot_harness import running_bot
 from conftest import SEED
 from llm_server import ScriptedLLMServer, prompt_text
 from telegram_server import TelegramTestServer, render_text
@@ -22,7 +22,6 @@ from bot.models import Answer, ArticleRef, Citation
 from bot.prompts import SYSTEM_PROMPT
 from bot.safety import is_instruction_like
 from bot.settings import load_settings
-from bot.telegram_app import build_application
 from bot.telegram_render import render_answer
 from index.embeddings import SentenceEmbeddings
 
@@ -483,24 +482,6 @@ def test_no_canary_prompt_or_outside_link_gets_into_an_answer(
 
 
 
-@contextlib.asynccontextmanager
-async def _polling(dossier: Dossier, server: TelegramTestServer,
-                   persistence: Path) -> AsyncIterator[Any]:
-    """The real Application, polling the Bot API test server from the test's loop."""
-    app = build_application(dossier, server.token, persistence_path=persistence)
-    assert app.post_init is not None and app.updater is not None
-    await app.initialize()
-    await app.post_init(app)
-    await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    try:
-        yield app
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-
-
 @pytest.mark.parametrize("mode", ["extractive", "llm"])
 async def test_in_telegram_no_outside_link_is_clickable_and_no_message_has_a_preview(
     hostile_index: tuple[Path, Path, list[Hostile]], embedder: SentenceEmbeddings,
@@ -511,7 +492,7 @@ async def test_in_telegram_no_outside_link_is_clickable_and_no_message_has_a_pre
         dossier = _dossier(hostile_index, embedder, llm_server if mode == "llm" else None,
                            api_base_url=server.base_url, file_base_url=server.base_file_url,
                            questions_per_minute=100)
-        async with _polling(dossier, server, tmp_path / "p"):
+        async with running_bot(dossier, server, tmp_path / "p"):
             asked = [server.add_private_message(q, user_id=USER)["message"]["message_id"]
                      for q in [*QUESTIONS, "/articles", "/help"]]
             await server.wait_until_async(

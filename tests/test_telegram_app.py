@@ -10,11 +10,12 @@ import pickle
 import shutil
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bot_harness import SALMON, running_bot
 from conftest import SEED
 from telegram_server import SentMessage, TelegramTestServer
 
@@ -31,7 +32,7 @@ from bot.errors import DossierError, StoreUnavailable
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import TelegramSettings, load_settings
-from bot.telegram_app import CONVERSATION_KEY, build_application, run
+from bot.telegram_app import CONVERSATION_KEY, run
 from bot.telegram_render import render_answer, visible_text
 from index.embeddings import SentenceEmbeddings
 
@@ -41,14 +42,6 @@ TITLE = "Mexico and Canada Plan Joint Action on Critical Minerals"
 OBSTACLES = "what are the obstacles?"
 FOLLOW_UP = "which of them worries investors?"
 TOKENS: list[str] = []  # every token this module used: none may reach the log
-SALMON = """---
-title: Salmon farms return to the Faroe fjords
-author: Test Desk
----
-The Faroe Islands approved twelve new salmon farms in the northern fjords this spring.
-Local fishermen worry that sea lice from the pens will spread to the wild sea trout.
-The fisheries ministry promised monthly inspections of every farm, starting in June.
-"""
 
 
 # ---- fixtures and helpers ------------------------------------------------------------------
@@ -119,23 +112,6 @@ def _dossier(index: tuple[Path, Path], embedder: SentenceEmbeddings,
     return Dossier(settings, embedder=embedder)
 
 
-@contextlib.asynccontextmanager
-async def _running(dossier: Dossier, server: TelegramTestServer,
-                   persistence: Path) -> AsyncIterator[Any]:
-    """What run_polling does, minus signal handling: the test's loop drives the bot."""
-    app = build_application(dossier, server.token, persistence_path=persistence)
-    await app.initialize()
-    await app.post_init(app)
-    await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    try:
-        yield app
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-
-
 async def _settle(server: TelegramTestServer) -> None:
     """Wait until the bot has fetched everything queued (stop() then finishes the work)."""
     await server.wait_until_async(lambda: not server.pending_updates(), timeout=10)
@@ -169,7 +145,7 @@ async def test_a_private_question_gets_verbatim_quotes_as_html(
     seed_index: tuple[Path, Path], embedder: SentenceEmbeddings, server: TelegramTestServer,
     tmp_path: Path,
 ) -> None:
-    async with _running(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
+    async with running_bot(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
         reply = await _ask(server, OBSTACLES)
     article = SEED.read_text(encoding="utf-8")
     quotes = _blockquote_bodies(reply)
@@ -188,7 +164,7 @@ async def test_in_a_group_only_mentions_replies_and_ask_are_answered(
     tmp_path: Path,
 ) -> None:
     bot = server.bot_username
-    async with _running(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
+    async with running_bot(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
         ignored = [server.add_group_message(text)["message"]["message_id"]
                    for text in (OBSTACLES, f"@other_bot {OBSTACLES}", "nice weather today")]
         mention = server.add_group_message(f"@{bot} {OBSTACLES}")["message"]["message_id"]
@@ -210,10 +186,10 @@ async def test_a_follow_up_survives_a_restart_and_reset_forgets_it(
 ) -> None:
     persistence = tmp_path / "telegram.pickle"
     dossier = _dossier(seed_index, embedder, server)
-    async with _running(dossier, server, persistence):
+    async with running_bot(dossier, server, persistence):
         await _ask(server, OBSTACLES)
     assert persistence.is_file()
-    async with _running(_dossier(seed_index, embedder, server), server, persistence) as app:
+    async with running_bot(_dossier(seed_index, embedder, server), server, persistence) as app:
         follow_up = await _ask(server, FOLLOW_UP)
         assert any("foreign investors" in q for q in _blockquote_bodies(follow_up))
         assert len(app.chat_data[USER][CONVERSATION_KEY]) == 2
@@ -234,7 +210,7 @@ async def test_start_help_and_articles_name_the_article(
     seed_index: tuple[Path, Path], embedder: SentenceEmbeddings, server: TelegramTestServer,
     tmp_path: Path,
 ) -> None:
-    async with _running(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
+    async with running_bot(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
         for command in ("/start", "/help", "/articles"):
             server.add_private_message(command)
         messages = await server.wait_for_async(3, chat_id=USER)
@@ -256,7 +232,7 @@ async def test_strangers_get_one_polite_refusal_and_no_work(
     tmp_path: Path,
 ) -> None:
     dossier = _dossier(seed_index, embedder, server, allowed_user_ids=[USER])
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         for text in (OBSTACLES, "/help", FOLLOW_UP):
             server.add_private_message(text, user_id=STRANGER)
         mention = server.add_group_message(f"@{server.bot_username} {OBSTACLES}",
@@ -280,7 +256,7 @@ async def test_rate_limit_and_length_cap_refuse_before_any_work(
 ) -> None:
     dossier = _dossier(seed_index, embedder, server, questions_per_minute=2,
                        max_question_chars=60)
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         too_long = await _ask(server, " ".join(["why"] * 20))
         first, second = await _ask(server, OBSTACLES), await _ask(server, "who wrote it?")
         limited = await _ask(server, "and the minerals?")
@@ -304,7 +280,7 @@ async def test_only_admins_add_documents_and_added_ones_are_answerable(
 ) -> None:
     corpus = writable_index[0]
     dossier = _dossier(writable_index, embedder, server, admin_user_ids=[ADMIN])
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         server.add_document(SALMON.encode(), file_name="salmon.md", user_id=USER)
         (refused,) = await server.wait_for_async(1, chat_id=USER)
         assert server.calls("getFile") == []
@@ -329,7 +305,7 @@ async def test_hostile_file_names_stay_inside_the_corpus(
     names = ["../../x.txt", "/etc/passwd.txt", "a\x00b.txt", "é" * 300 + ".txt", "....txt",
              "../../x.txt"]
     dossier = _dossier(writable_index, embedder, server, admin_user_ids=[ADMIN])
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         for number, name in enumerate(names):
             text = (f"Harbour report {number}: the port of Vellmar{number} reopened on Monday "
                     f"after storm Quill{number} damaged {number + 3} of its container cranes.\n\n"
@@ -357,7 +333,7 @@ async def test_an_oversized_document_is_refused_before_download(
     tmp_path: Path,
 ) -> None:
     dossier = _dossier(seed_index, embedder, server, admin_user_ids=[ADMIN], max_document_mb=1)
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         server.add_document(b"tiny", file_name="big.pdf", file_size=2 * 1024 * 1024,
                             user_id=ADMIN)
         server.add_document(b"MZ...", file_name="tool.exe", user_id=ADMIN)
@@ -381,7 +357,7 @@ async def test_flood_control_429s_still_answer_every_question_once_and_in_order(
                  "what is lithium used for?", "who confirmed the talks?", "what is next?"]
     fault = server.inject("sendMessage", status=429, retry_after=1, rate=0.2, seed=3)
     dossier = _dossier(seed_index, embedder, server, questions_per_minute=100)
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         asked = [server.add_private_message(q)["message"]["message_id"] for q in questions]
         await server.wait_for_async(_replies_to(asked[-1]), chat_id=USER, timeout=40)
         await _settle(server)
@@ -411,7 +387,7 @@ async def test_chats_run_in_parallel_while_each_chat_keeps_its_order(
     dossier = _dossier(seed_index, embedder, server)
     gated = _GatedAnswerer(dossier.answerer)
     dossier.__dict__["answerer"] = gated
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         slow = server.add_private_message(f"slow: {OBSTACLES}")["message"]["message_id"]
         after = server.add_private_message(OBSTACLES)["message"]["message_id"]
         other = await _ask(server, OBSTACLES, user=ADMIN)  # not held up by the blocked chat
@@ -429,7 +405,7 @@ async def test_html_telegram_rejects_is_resent_as_plain_text(
 ) -> None:
     server.inject("sendMessage", status=400, times=1,
                   description="Bad Request: can't parse entities: Unsupported start tag")
-    async with _running(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
+    async with running_bot(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
         reply = await _ask(server, OBSTACLES)
     assert reply.parse_mode is None and reply.entities == []
     assert "Infrastructure gaps also pose a challenge." in (reply.text or "")
@@ -456,7 +432,7 @@ async def test_an_unavailable_store_is_one_friendly_line_and_then_recovers(
 ) -> None:
     dossier = _dossier(seed_index, embedder, server)
     dossier.__dict__["answerer"] = _FlakyAnswerer(dossier.answerer, failures=1)
-    async with _running(dossier, server, tmp_path / "p"):
+    async with running_bot(dossier, server, tmp_path / "p"):
         update = server.add_private_message(OBSTACLES)
         (down,) = await server.wait_for_async(1, chat_id=USER)
         back = await _ask(server, OBSTACLES)

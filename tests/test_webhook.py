@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bot_harness import SALMON
 from chroma_server import ChromaServer, free_port
 from conftest import PROJECT, SEED
 from telegram_server import SentMessage, TelegramTestServer
@@ -36,14 +37,6 @@ USER, OTHER, ADMIN = 1001, 1002, 2002
 OBSTACLES = "what are the obstacles?"
 SEED_QUOTE = "Infrastructure gaps also pose a challenge."
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-SALMON = """---
-title: Salmon farms return to the Faroe fjords
-author: Test Desk
----
-The Faroe Islands approved twelve new salmon farms in the northern fjords this spring.
-Local fishermen worry that sea lice from the pens will spread to the wild sea trout.
-The fisheries ministry promised monthly inspections of every farm, starting in June.
-"""
 
 
 # ---- helpers ---------------------------------------------------------------------------------
