@@ -52,7 +52,7 @@ def command_line() -> str:
 
 def machine() -> dict[str, Any]:
     """Cores, CPU model and the vector flags that decide torch's speed, plus the date."""
-    model, flags = "unknown", set()
+    model, flags = "unknown", set[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and model == "unknown":

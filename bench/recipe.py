@@ -32,6 +32,7 @@ from benchlib import (
 )
 
 from bot.evaluate import first_gold_rank, load_questions
+from bot.timeliness import Timeliness, parse_day
 
 K = 10
 RRF_K = 60
@@ -57,12 +58,13 @@ def retrieval_scores(ranked: Sequence[Sequence[str]], questions: Sequence[dict[s
     }
 
 
-def timed_queries(search: Callable[[str], list[str]], questions: Sequence[dict[str, Any]]
-                  ) -> tuple[list[list[str]], dict[str, Any]]:
+def timed_queries(search: Callable[[dict[str, Any]], list[str]],
+                  questions: Sequence[dict[str, Any]]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Each question's ranked article ids (`search` gets the whole question record)."""
     ranked, ms = [], []
     for q in questions:
         started = time.perf_counter()
-        ranked.append(search(q["question"]))
+        ranked.append(search(q))
         ms.append((time.perf_counter() - started) * 1000)
     timing = timed_ms(ms)
     return ranked, {"query_p50_ms": timing["p50_ms"], "query_p99_ms": timing["p99_ms"]}
@@ -133,16 +135,21 @@ def run_recipe(corpus: Path, questions: list[dict[str, Any]], workdir: Path) -> 
             rows, _ = bm25.retrieve(tokens, k=K, show_progress=False, n_threads=1)
             return [int(r) for r in rows[0]]
 
-        variants = {
+        def fused_ids(q: str) -> list[int]:
+            return rrf(dense_ids(q), bm25_ids(q))[:K]
+
+        variants: dict[str, Callable[[str], list[int]]] = {
             "recipe dense": dense_ids,
             "recipe BM25": bm25_ids,
-            "recipe RRF": lambda q: rrf(dense_ids(q), bm25_ids(q))[:K],
+            "recipe RRF": fused_ids,
         }
         rows = []
         for name, search in variants.items():
-            ranked, timing = timed_queries(
-                lambda q, s=search: [article_of[i] for i in s(q)], questions
-            )
+
+            def articles(q: dict[str, Any], ids: Callable[[str], list[int]] = search) -> list[str]:
+                return [article_of[i] for i in ids(q["question"])]
+
+            ranked, timing = timed_queries(articles, questions)
             rows.append({"system": name, **retrieval_scores(ranked, questions), **timing})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     cost = {
@@ -176,24 +183,30 @@ def run_ours(corpus: Path, questions: list[dict[str, Any]], data_dir: Path, reus
             passages = dossier.store.count() if reuse else dossier.ingestor().run([corpus]).passages
         store, embedder = dossier.store, dossier.embedder
         retriever = dossier.retriever
+        # The same retriever blind to dates: what a question without an asking date gets.
+        undated = retriever.model_copy(update={"timeliness": Timeliness(0.0, 30.0, 0.0)})
 
         def articles_of(pids: list[str]) -> list[str]:
             return [pid.rsplit(":", 1)[0] for pid in pids]  # ids are "<article id>:<hash>"
 
         variants = {
             "Dossier hybrid": lambda q: [
-                r.passage.article_id for r in retriever.retrieve(q, k=K)
+                r.passage.article_id
+                for r in retriever.retrieve(q["question"], k=K, as_of=parse_day(q.get("date")))
+            ],
+            "Dossier hybrid, dates ignored": lambda q: [
+                r.passage.article_id for r in undated.retrieve(q["question"], k=K)
             ],
             "Dossier dense only": lambda q: [
-                p.article_id for p in store.dense_search(embedder.embed_query(q), K)
+                p.article_id for p in store.dense_search(embedder.embed_query(q["question"]), K)
             ],
             "Dossier BM25 only": lambda q: articles_of(
-                [pid for pid, _ in store.keyword_search(q, K)]
+                [pid for pid, _ in store.keyword_search(q["question"], K)]
             ),
         }
         rows = []
         for name, search in variants.items():
-            search(questions[0]["question"])  # loads the keyword index before timing
+            search(questions[0])  # loads the keyword index before timing
             ranked, timing = timed_queries(search, questions)
             rows.append({"system": name, **retrieval_scores(ranked, questions), **timing})
         full = evaluate(dossier, questions, k_max=K)

@@ -30,8 +30,10 @@ def main() -> None:
         index = Path(tmp) / "realtimeqa"
         # The ingest bench leaves its index for latency.py, which would otherwise rebuild it.
         step("ingest_bench.py", "--keep", str(index))
+        step("levers.py", "--data-dir", str(index))
         step("recipe.py")
         step("latency.py", "--data-dir", str(index))
+    step("precision.py")
     step("scale.py", "--sizes", *args.sizes.split(), "--budget-min", args.scale_budget_min)
     step("plots.py")
     print("\nResults: bench/results/*.json, plots: bench/*.png; figures go to BENCHMARKS.md.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
@@ -48,12 +49,13 @@ class Answerer:
     def mode(self) -> Mode:
         return "llm" if self.chat_model is not None else "extractive"
 
-    def ask(self, question: str, *, context: str = "") -> Answer:
-        """Answer `question`; `context` (a previous question and its quotes) steers a
-        follow-up's retrieval without changing what is asked."""
+    def ask(self, question: str, *, context: str = "", as_of: date | None = None) -> Answer:
+        """Answer `question` asked on `as_of` (default: today); `context` (a previous
+        question and its quotes) steers a follow-up's retrieval without changing what is
+        asked."""
         question = question.strip()
         query = f"{question}\n{context}" if context else question
-        retrieved = self.retriever.retrieve(query)
+        retrieved = self.retriever.retrieve(query, as_of=as_of)
         articles = self.retriever.store.get_articles([r.passage.article_id for r in retrieved])
         found = extractive.extract(
             question, retrieved, articles, self.embedder,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import BadQuestions
 from bot.models import Answer
 from bot.quotes import verify_quote
+from bot.timeliness import parse_day
 
 if TYPE_CHECKING:
     from bot.factory import Dossier
@@ -138,10 +139,11 @@ def evaluate(
     for item in questions:
         question = str(item["question"])
         gold = tuple(str(g) for g in item.get("gold_articles") or ())
-        retrieved = dossier.retriever.retrieve(question, k=k_max)
+        asked_on = parse_day(item.get("date"))
+        retrieved = dossier.retriever.retrieve(question, k=k_max, as_of=asked_on)
         ranked = tuple(r.passage.article_id for r in retrieved[:k_max])
         started = time.perf_counter()
-        answer = dossier.answerer.ask(question)
+        answer = dossier.answerer.ask(question, as_of=asked_on)
         latency_ms = (time.perf_counter() - started) * 1000
         verbatim = _verbatim_quotes(dossier, answer)
         report.results.append(
@@ -228,6 +230,9 @@ def _question(line: str, where: str) -> dict[str, Any]:
             not isinstance(value, list) or not all(isinstance(v, str) for v in value)
         ):
             raise BadQuestions(f'{where}: "{key}" must be a list of strings')
+    asked_on = item.get("date")
+    if asked_on is not None and (not isinstance(asked_on, str) or parse_day(asked_on) is None):
+        raise BadQuestions(f'{where}: "date" must be a day like "2022-06-16"')
     item.setdefault("id", where.rsplit(":", 1)[-1])
     return item
 

@@ -1,9 +1,10 @@
-"""Hybrid retrieval: dense (Chroma) and keyword (BM25) results fused by reciprocal rank."""
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) results fused, dated, ranked by article."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -12,6 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from bot.settings import RetrievalSettings
+from bot.timeliness import Timeliness, today
 from index.embeddings import SentenceEmbeddings
 from index.store import PassageStore, StoredPassage
 
@@ -30,8 +32,12 @@ class HybridRetriever(BaseRetriever):
     """LangChain retriever over a PassageStore.
 
     Dense and BM25 candidate lists are fused by reciprocal rank (robust to their
-    incomparable score scales), then at most `per_article` passages per article are kept
-    so one long article cannot crowd out the others.
+    incomparable score scales) and weighed by the articles' dates (`Timeliness`). Articles
+    are then ranked by their best passage plus `article_support` times the next two, so
+    an article that matches in several places beats a stray sentence elsewhere. The
+    result takes the best passage of each article in that order first, then the second
+    best, and so on (at most `per_article` each): the top passages cover as many of the
+    best articles as they can, and one long article cannot crowd out the others.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -43,6 +49,8 @@ class HybridRetriever(BaseRetriever):
     keyword_depth: int = 50
     rrf_k: int = 60
     per_article: int = 3
+    article_support: float = 0.3
+    timeliness: Timeliness = Timeliness()
 
     @classmethod
     def from_settings(
@@ -56,10 +64,18 @@ class HybridRetriever(BaseRetriever):
             keyword_depth=settings.keyword_depth,
             rrf_k=settings.rrf_k,
             per_article=settings.per_article,
+            article_support=settings.article_support,
+            timeliness=Timeliness(
+                recency_weight=settings.recency_weight,
+                half_life_days=settings.recency_half_life_days,
+                phrase_boost=settings.time_phrase_boost,
+            ),
         )
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Retrieved]:
-        """The best passages for `query`, best first."""
+    def retrieve(
+        self, query: str, k: int | None = None, *, as_of: date | None = None
+    ) -> list[Retrieved]:
+        """The best passages for `query` asked on `as_of` (default: today), best first."""
         k = k or self.k
         vector = self.embedder.encode_cached([query])[0].tolist()
         dense = self.store.dense_search(vector, self.dense_depth)
@@ -75,28 +91,56 @@ class HybridRetriever(BaseRetriever):
         missing = [pid for pid, _ in keyword if pid not in passages]
         passages.update(self.store.get_passages(missing))
         dense_score = {p.id: p.score for p in dense}
+        fused = {pid: score for pid, score in fused.items() if pid in passages}
+        self._weigh_by_date(query, fused, passages, as_of or today())
 
-        ordered = sorted(
-            (pid for pid in fused if pid in passages), key=lambda pid: fused[pid], reverse=True
-        )
-        per_article: dict[str, int] = defaultdict(int)
         results: list[Retrieved] = []
-        for pid in ordered:
-            passage = passages[pid]
-            if per_article[passage.article_id] >= self.per_article:
-                continue
-            per_article[passage.article_id] += 1
+        for pid in self._interleaved(fused, passages)[:k]:
             results.append(
                 Retrieved(
-                    replace(passage, score=fused[pid]),
+                    replace(passages[pid], score=fused[pid]),
                     fused[pid],
                     dense_score.get(pid, 0.0),
                     len(results),
                 )
             )
-            if len(results) >= k:
-                break
         return results
+
+    def _weigh_by_date(
+        self,
+        query: str,
+        fused: dict[str, float],
+        passages: dict[str, StoredPassage],
+        as_of: date,
+    ) -> None:
+        if not self.timeliness.active or not fused:
+            return
+        published = self.store.published_dates([passages[pid].article_id for pid in fused])
+        weights = self.timeliness.weights(query, published, as_of)
+        for pid in fused:
+            fused[pid] *= weights.get(passages[pid].article_id, 1.0)
+
+    def _interleaved(
+        self, fused: dict[str, float], passages: dict[str, StoredPassage]
+    ) -> list[str]:
+        """Passage ids: each ranked article's best, then each one's second best, ..."""
+        by_article: dict[str, list[str]] = defaultdict(list)
+        for pid in sorted(fused, key=fused.__getitem__, reverse=True):
+            kept = by_article[passages[pid].article_id]
+            if len(kept) < self.per_article:
+                kept.append(pid)
+
+        def article_score(article_id: str) -> float:
+            best, *others = (fused[pid] for pid in by_article[article_id])
+            return best + self.article_support * sum(others[:2])
+
+        articles = sorted(by_article, key=article_score, reverse=True)
+        return [
+            by_article[article_id][turn]
+            for turn in range(self.per_article)
+            for article_id in articles
+            if turn < len(by_article[article_id])
+        ]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

@@ -57,6 +57,16 @@ class RetrievalSettings(Section):
     keyword_depth: int = Field(50, ge=1, description="Candidates from the BM25 search.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     per_article: int = Field(3, ge=1, description="Most passages one article may contribute.")
+    article_support: float = Field(
+        0.3, ge=0, description="Weight of an article's 2nd and 3rd best passages in its rank."
+    )
+    recency_weight: float = Field(
+        0.5, ge=0, description="Bonus for an article published on the day asked (0 = off)."
+    )
+    recency_half_life_days: float = Field(30.0, gt=0, description="Days for that bonus to halve.")
+    time_phrase_boost: float = Field(
+        1.0, ge=0, description='Bonus inside the window a question names ("this week").'
+    )
 
 
 class AnswerSettings(Section):

@@ -275,6 +275,17 @@ class PassageStore:
         return records
 
     @_reachable
+    def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Publication date (ISO day, or None) of each of the given articles that exists."""
+        if not ids:
+            return {}
+        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+        return {
+            article_id: _optional_str((meta or {}).get("published"))
+            for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+        }
+
+    @_reachable
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
@@ -342,14 +353,15 @@ class PassageStore:
     @_reachable
     def dense_search(self, vector: Sequence[float], depth: int) -> list[StoredPassage]:
         """Nearest passages by cosine similarity (score = 1 - distance), best first."""
-        total = self.count()
-        if total == 0:
-            raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
+        # Chroma returns fewer than `depth` when it holds fewer, so no count() up front:
+        # that would cost as much as the search itself on every question.
         got = self.passages.query(
             query_embeddings=[list(vector)],
-            n_results=min(depth, total),
+            n_results=depth,
             include=["documents", "metadatas", "distances"],
         )
+        if not got["ids"][0] and self.count() == 0:
+            raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
         return [
             _stored(pid, doc, meta, 1.0 - float(dist))
             for pid, doc, meta, dist in zip(
@@ -410,6 +422,10 @@ class PassageStore:
         index = KeywordIndex.build(ids, texts, generation)
         index.save(self.keyword_dir)
         return index
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _stored(pid: str, doc: str | None, meta: Any, score: float) -> StoredPassage:

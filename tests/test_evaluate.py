@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,12 @@ class FakeRetriever:
     """Returns, for each question, passages of the articles listed for it, in that order."""
 
     ranking: dict[str, list[str]]
+    asked_on: dict[str, date | None] = field(default_factory=dict)
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Retrieved]:
+    def retrieve(
+        self, query: str, k: int | None = None, *, as_of: date | None = None
+    ) -> list[Retrieved]:
+        self.asked_on[query] = as_of
         return [
             Retrieved(StoredPassage(f"{a}:{i}", a, 0, 1, "x", None, ()), 0.0, 0.0, i)
             for i, a in enumerate(self.ranking[query][:k])
@@ -50,8 +55,10 @@ class FakeRetriever:
 @dataclass
 class FakeAnswerer:
     answers: dict[str, Answer]
+    asked_on: dict[str, date | None] = field(default_factory=dict)
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, *, as_of: date | None = None) -> Answer:
+        self.asked_on[question] = as_of
         # evaluate() asks one warm-up question of its own first: nothing to say to it.
         return self.answers.get(question) or Answer(question, "no", "extractive", False)
 
@@ -140,6 +147,21 @@ def test_no_gold_and_no_quotes_give_null_not_zero() -> None:
     assert out["answered"] == 0.0 and out["answer_in_quotes"] == 0.0
 
 
+def test_a_question_is_retrieved_and_answered_as_of_its_date() -> None:
+    """News questions are asked on a day ("this week"): the record's `date` is that day."""
+    dossier = FakeDossier(
+        FakeRetriever({"dated": ["a"], "undated": ["a"]}), FakeAnswerer({}), FakeStore()
+    )
+    questions: list[dict[str, Any]] = [
+        {"question": "dated", "date": "2022/06/16"},  # the benchmark's own spelling
+        {"question": "undated"},
+    ]
+    evaluate(dossier, questions)  # type: ignore[arg-type]
+    for seen in (dossier.retriever.asked_on, dossier.answerer.asked_on):
+        assert seen["dated"] == date(2022, 6, 16)
+        assert seen["undated"] is None  # the retriever then takes today
+
+
 def test_helpers() -> None:
     assert first_gold_rank(["x", "y", "g", "g"], ["g", "h"]) == 3
     assert first_gold_rank(["x"], []) is None
@@ -174,6 +196,7 @@ def test_load_questions_reads_jsonl_and_gzip(tmp_path: Path) -> None:
         ('["a list"]\n', "q.jsonl:1: expected a JSON object"),
         ('{"answers": ["x"]}\n', 'q.jsonl:1: "question" must be a non-empty string'),
         ('{"question": "q", "gold_articles": "a"}\n', '"gold_articles" must be a list'),
+        ('{"question": "q", "date": "last Tuesday"}\n', '"date" must be a day like'),
         ("\n  \n", "no questions in"),
     ],
 )

@@ -1,0 +1,101 @@
+"""Each retrieval lever on and off, over one built index: its effect on Hits and MRR.
+
+Every variant is the product's own HybridRetriever with other settings (no re-ingest), so
+the figures are what `dossier eval` would give with those settings. The dev set is also
+scored in two halves (even and odd lines): a lever is kept only when it helps on both,
+since 84 questions carry about ±0.05 of noise.
+
+Usage: python bench/levers.py --data-dir DIR [--questions Q.jsonl]
+(DIR: an index of the realtimeqa articles, e.g. from `bench/ingest_bench.py --keep DIR`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchlib import REALTIMEQA_DEV, markdown_table, report
+
+from bot.evaluate import first_gold_rank, load_questions
+from bot.factory import Dossier
+from bot.retrieval import HybridRetriever
+from bot.settings import load_settings
+from bot.timeliness import Timeliness, parse_day
+
+K = 10
+NO_DATES = Timeliness(recency_weight=0.0, half_life_days=30.0, phrase_boost=0.0)
+
+
+def variants(base: HybridRetriever) -> dict[str, HybridRetriever]:
+    """Levers added one at a time, then the shipped settings, then sensitivity checks."""
+    on = base.timeliness
+
+    def with_(**changes: Any) -> HybridRetriever:
+        return base.model_copy(update=changes)
+
+    return {
+        "fusion only (RRF k=60, articles interleaved)": with_(
+            article_support=0.0, timeliness=NO_DATES
+        ),
+        "+ article support 0.3": with_(timeliness=NO_DATES),
+        "+ recency (0.5, half-life 30 d)": with_(
+            timeliness=Timeliness(on.recency_weight, on.half_life_days, 0.0)
+        ),
+        "+ time phrases (1.0): shipped settings": base,
+        "time phrases without recency": with_(
+            timeliness=Timeliness(0.0, on.half_life_days, on.phrase_boost)
+        ),
+        "shipped, rrf_k=20": with_(rrf_k=20),
+        "shipped, depths 20": with_(dense_depth=20, keyword_depth=20),
+        "shipped, depths 100": with_(dense_depth=100, keyword_depth=100),
+        "shipped, recency half-life 60 d": with_(
+            timeliness=Timeliness(on.recency_weight, 60.0, on.phrase_boost)
+        ),
+        "shipped, recency 1.0": with_(
+            timeliness=Timeliness(1.0, on.half_life_days, on.phrase_boost)
+        ),
+        "shipped, article support 0": with_(article_support=0.0),
+        "shipped, article support 0.6": with_(article_support=0.6),
+    }
+
+
+def scores(ranks: Sequence[int | None]) -> dict[str, float]:
+    n = len(ranks) or 1
+    return {
+        "hits@4": round(sum(1 for r in ranks if r is not None and r <= 4) / n, 3),
+        "hits@10": round(sum(1 for r in ranks if r is not None) / n, 3),
+        "mrr@10": round(sum(1 / r for r in ranks if r is not None) / n, 3),
+    }
+
+
+def measure(retriever: HybridRetriever, questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    ranks = []
+    for q in questions:
+        found = retriever.retrieve(q["question"], k=K, as_of=parse_day(q.get("date")))
+        ranks.append(first_gold_rank([r.passage.article_id for r in found], q["gold_articles"]))
+    row: dict[str, Any] = dict(scores(ranks))
+    even, odd = scores(ranks[0::2]), scores(ranks[1::2])
+    row.update({"hits@10 even/odd": f"{even['hits@10']:.3f} / {odd['hits@10']:.3f}",
+                "mrr@10 even/odd": f"{even['mrr@10']:.3f} / {odd['mrr@10']:.3f}"})
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
+    args = parser.parse_args()
+    questions = [q for q in load_questions(args.questions) if q.get("gold_articles")]
+    dossier = Dossier(load_settings(data_dir=args.data_dir))
+    rows = [{"variant": name, **measure(retriever, questions)}
+            for name, retriever in variants(dossier.retriever).items()]
+    columns = ["variant", "hits@4", "hits@10", "mrr@10", "hits@10 even/odd", "mrr@10 even/odd"]
+    report("levers", {"questions": len(questions), "rows": rows},
+           markdown_table(rows, columns))
+
+
+if __name__ == "__main__":
+    main()

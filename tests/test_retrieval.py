@@ -1,0 +1,101 @@
+"""The hybrid retriever's ranking logic: articles interleaved, dates weighed, as of a day."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from conftest import FakeEmbeddings
+
+from bot.retrieval import HybridRetriever
+from bot.timeliness import Timeliness
+from index.chunking import chunk_article
+from index.models import Article
+from index.store import PassageStore, make_client
+
+
+def _retriever(
+    tmp_path: Path, embedder: FakeEmbeddings, *articles: Article, **options: object
+) -> HybridRetriever:
+    store = PassageStore(
+        make_client(tmp_path / "chroma"), "dossier", embedder.model_name, tmp_path / "keyword"
+    )
+    store.begin_write()
+    for article in articles:
+        chunks = chunk_article(article, embedder.count_tokens, max_tokens=16)
+        store.replace_article(article, chunks, embedder.encode([c.text for c in chunks]))
+    store.finish_write()
+    return HybridRetriever(store=store, embedder=embedder, **options)
+
+
+def _article(article_id: str, text: str, published: str | None = None) -> Article:
+    return Article(id=article_id, title="", text=text, published=published)
+
+
+STRIKE = "Workers at the Atacama lithium mine went on strike over pay and closed the mine."
+
+
+def test_the_asking_day_decides_between_two_reports_of_the_same_story(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    retriever = _retriever(
+        tmp_path, fake_embedder,
+        _article("january-strike", STRIKE, "2022-01-10"),
+        _article("june-strike", STRIKE, "2022-06-14"),
+    )
+    question = "Why did the lithium mine close?"
+
+    def first(asked_on: date) -> str:
+        return retriever.retrieve(question, k=2, as_of=asked_on)[0].passage.article_id
+
+    assert first(date(2022, 6, 16)) == "june-strike"
+    assert first(date(2022, 1, 12)) == "january-strike"
+
+
+def test_a_time_phrase_favours_articles_inside_its_window(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    retriever = _retriever(
+        tmp_path, fake_embedder,
+        # The better textual match, but six weeks old.
+        _article("spring-vote", "The council voted to close the bridge. The council vote "
+                 "to close the bridge was unanimous, the council said.", "2022-05-01"),
+        _article("this-week", "Engineers inspected the bridge; the council vote followed.",
+                 "2022-06-13"),
+        _article("unrelated", "Rain is expected across the region on Sunday.", "2022-06-14"),
+        timeliness=Timeliness(recency_weight=0.0, half_life_days=30.0, phrase_boost=1.0),
+    )
+    asked_on = date(2022, 6, 16)
+
+    def first(question: str) -> str:
+        return retriever.retrieve(question, k=3, as_of=asked_on)[0].passage.article_id
+
+    assert first("Why did the council vote to close the bridge?") == "spring-vote"
+    assert first("Why did the council vote to close the bridge this week?") == "this-week"
+
+
+def test_top_passages_cover_several_articles_before_seconds_of_one(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    long_report = "\n\n".join(
+        f"Copper prices rose again on day {n}: copper smelters and copper traders cheered."
+        for n in range(1, 6)
+    )
+    retriever = _retriever(
+        tmp_path, fake_embedder,
+        _article("copper-diary", long_report),
+        _article("copper-brief", "Copper prices rose, traders said."),
+        _article("copper-chile", "Chile exports more copper than any other country."),
+        per_article=3,
+        timeliness=Timeliness(0.0, 30.0, 0.0),
+    )
+    got = retriever.retrieve("Why did copper prices rise?", k=10)
+    articles = [r.passage.article_id for r in got]
+
+    assert len(set(articles[:3])) == 3  # every article's best passage comes first
+    assert articles[0] == "copper-diary"  # its passages say "copper" most
+    assert articles.count("copper-diary") == 3  # at most per_article from one article
+    assert [r.rank for r in got] == list(range(len(got)))
+    # Within one article its passages stay best first.
+    diary = [r.fused for r in got if r.passage.article_id == "copper-diary"]
+    assert diary == sorted(diary, reverse=True)
