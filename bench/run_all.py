@@ -34,6 +34,7 @@ def main() -> None:
         step("recipe.py")
         step("latency.py", "--data-dir", str(index))
     step("precision.py")
+    step("tokens.py")
     step("scale.py", "--sizes", *args.sizes.split(), "--budget-min", args.scale_budget_min)
     step("plots.py")
     print("\nResults: bench/results/*.json, plots: bench/*.png; figures go to BENCHMARKS.md.")

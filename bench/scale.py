@@ -115,6 +115,8 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
         files.append(stage)
         with PeakRSS() as rss, Stopwatch() as took:
             ingested = dossier.ingestor().run([stage])
+        if not ingested.added:  # a stage that silently indexed nothing would fake its row
+            raise SystemExit(f"{size:,}-article stage indexed nothing: {ingested.skipped[:3]}")
         done = size
         served = serve_in_subprocess(data_dir, sample_queries(files, queries))
         rows.append({

@@ -36,6 +36,10 @@ def iter_jsonl_articles(path: Path, shown: str, *, max_bytes: int) -> Iterator[A
     chrome_lines = corpus_chrome_lines(_first_pass(path, max_bytes))
     used_ids: set[str] = set()
     for number, raw in _numbered_lines(path, max_bytes):
+        if len(raw) > max_bytes:
+            yield Skipped(f"{shown}:{number}", f"article too large ({len(raw):,} bytes; "
+                                                f"the limit is {max_bytes:,})")
+            continue
         try:
             record = parse_record(raw, number)
             article = _article(record, number, shown, chrome_lines)

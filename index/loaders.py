@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from index.articles_jsonl import iter_jsonl_articles
+from index.articles_jsonl import INFLATE_FACTOR, iter_jsonl_articles
 from index.cleaning import CleanText, clean_article_text, clean_paragraphs
 from index.encoding import decode_text
 from index.errors import UnreadableArticle
@@ -60,14 +60,15 @@ def load_file(
     suffix = format_suffix(path)
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableArticle(f"unsupported file type {suffix or '(no extension)'}")
-    size = _checked_size(path, max_bytes)
     if suffix in _JSONL:
+        _checked_size(path, max_bytes * INFLATE_FACTOR)  # per-article cap: see _load_safely
         items = list(iter_jsonl_articles(path, display_path(path), max_bytes=max_bytes))
         articles = [item for item in items if isinstance(item, Article)]
         if not articles:
             reasons = [item.reason for item in items if isinstance(item, Skipped)]
             raise UnreadableArticle(reasons[0] if reasons else "no articles in the file")
         return articles
+    size = _checked_size(path, max_bytes)
     if size == 0:
         raise UnreadableArticle("empty file")
     data = path.read_bytes()
@@ -181,7 +182,9 @@ def _load_safely(
     shown = display_path(path)
     try:
         if format_suffix(path) in _JSONL:
-            _checked_size(path, max_bytes)
+            # A JSONL holds a whole corpus: the size cap is per article (per line), and
+            # the file gets the allowance a gzipped one has once inflated.
+            _checked_size(path, max_bytes * INFLATE_FACTOR)
             yield from iter_jsonl_articles(path, shown, max_bytes=max_bytes)
             return
         yield from load_file(path, corpus_root=corpus_root, max_bytes=max_bytes)

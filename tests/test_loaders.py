@@ -245,6 +245,27 @@ def test_articles_jsonl_with_bad_lines(corpus: Path, name: str) -> None:
     assert "invalid JSON" in skipped[0].reason and "no text" in skipped[1].reason
 
 
+@pytest.mark.parametrize("name", ["articles.jsonl", "articles.jsonl.gz"])
+def test_a_jsonl_larger_than_the_file_cap_is_read_and_the_cap_holds_per_article(
+    corpus: Path, name: str
+) -> None:
+    """A JSONL is a whole corpus: 10,000 articles must not be refused for their sum."""
+    cap = 2000
+    records = [{"id": f"story-{n}", "title": f"Story {n}", "text": f"{BODY} ({n})"}
+               for n in range(12)]  # each line well under the cap, all together over it
+    records.insert(5, {"id": "huge", "title": "Huge", "text": BODY * 20})
+    data = "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
+    assert len(data) > cap
+    path = corpus / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+
+    articles, skipped = load_folder(corpus, max_bytes=cap)
+
+    assert [a.id for a in articles] == [f"story-{n}" for n in range(12)]
+    assert [s.path.rsplit(":", 1)[1] for s in skipped] == ["6"]
+    assert skipped[0].reason.startswith("article too large")
+
+
 # --- encodings -----------------------------------------------------------------------------
 
 ENCODED_TEXT = f"Café owners said “no” — {BODY}\nŒuvre: {BODY_2}\n"
