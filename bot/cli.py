@@ -71,7 +71,11 @@ def ingest(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             console=errors, transient=True, disable=not show,
         ) as bar:
-            task = bar.add_task("indexing", total=None)
+            task = bar.add_task(
+                "indexing (calibrating the int8 model first: about a minute, once)"
+                if ingestor.embedder.calibrates_int8 else "indexing",
+                total=None,
+            )
             report = ingestor.run(
                 targets, prune=prune, corpus_root=targets[0] if targets[0].is_dir() else None,
                 progress=lambda _item: bar.advance(task),

@@ -36,7 +36,7 @@ class Dossier:
         index = self.settings.index
         return SentenceEmbeddings(
             index.model, device=index.device, batch_size=index.batch_size,
-            precision=index.precision,
+            precision=index.precision, int8_dir=self.settings.data_dir / "int8",
         )
 
     @cached_property

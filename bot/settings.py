@@ -35,8 +35,10 @@ class IndexSettings(Section):
     model: str = Field("", description="sentence-transformers model; empty = bundled MiniLM.")
     device: str = Field("cpu", description="Torch device for the embedding model.")
     batch_size: int = Field(64, ge=1, description="Passages embedded per model call.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto = bf16 where the CPU has native bf16, else fp32."
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto",
+        description="auto = bf16 where the CPU has native bf16, else fp32; int8 = OpenVINO "
+        "int8 calibrated on the first ingest's passages (about 2x faster).",
     )
     max_passage_tokens: int = Field(
         200, ge=32, description="Target passage size in word pieces (model window caps it)."

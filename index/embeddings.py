@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
+from index.int8 import MIN_CALIBRATION_PASSAGES, Int8Encoder
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
 
 # Dossier never downloads at run time: the default model ships inside a Python package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,6 +40,10 @@ class SentenceEmbeddings(Embeddings):
     The model loads on the first call, so `dossier --help` and logic tests never import
     torch. `calls` counts model invocations: tests use it to prove that re-ingesting an
     unchanged corpus embeds nothing.
+
+    `precision = "int8"` runs the model as OpenVINO int8 (index/int8.py) once one is saved
+    in `int8_dir`: `prepare` builds it from the first passages an ingest embeds. Until then,
+    and below MIN_CALIBRATION_PASSAGES, vectors come from torch as with "auto".
     """
 
     def __init__(
@@ -43,6 +53,7 @@ class SentenceEmbeddings(Embeddings):
         device: str = "cpu",
         batch_size: int = 64,
         precision: str = "auto",
+        int8_dir: Path | None = None,
     ) -> None:
         self.model_name = model or BUNDLED_MODEL
         self._model_ref = model or ""
@@ -50,6 +61,8 @@ class SentenceEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.precision = precision
         self._bf16: bool | None = None
+        self.int8_dir = int8_dir
+        self._int8: Int8Encoder | None = None
         self.calls = 0
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
@@ -106,8 +119,44 @@ class SentenceEmbeddings(Embeddings):
             import torch
 
             native = self.device == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-            self._bf16 = self.precision == "bf16" or (self.precision == "auto" and native)
+            self._bf16 = self.precision == "bf16" or (self.precision != "fp32" and native)
         return self._bf16
+
+    @property
+    def int8(self) -> Int8Encoder | None:
+        """The data dir's OpenVINO int8 model, when int8 is asked for and one is saved."""
+        if self._int8 is None and self.precision == "int8" and self.int8_dir is not None:
+            source = self.model  # outside the lock: loading the model takes it too
+            with self._lock:
+                if self._int8 is None:
+                    self._int8 = Int8Encoder.load(self.int8_dir, source, self.model_name)
+        return self._int8
+
+    @property
+    def backend(self) -> str:
+        """What computes the vectors right now, for reports: openvino-int8, torch-bf16/fp32."""
+        if self.int8 is not None:
+            return "openvino-int8"
+        return "torch-bf16" if self.uses_bf16 else "torch-fp32"
+
+    @property
+    def calibrates_int8(self) -> bool:
+        """Whether the next ingest will first build the int8 model (a minute, once)."""
+        return self.precision == "int8" and self.int8_dir is not None and self.int8 is None
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Before an ingest embeds `texts`: with int8 asked for and none saved yet, calibrate
+        one on them (about 45 s, once per data dir) when there are enough of them."""
+        if not self.calibrates_int8 or self.int8_dir is None:
+            return
+        if len(texts) < MIN_CALIBRATION_PASSAGES:
+            log.info("int8 waits for %d passages to calibrate on; torch embeds these %d",
+                     MIN_CALIBRATION_PASSAGES, len(texts))
+            return
+        log.info("calibrating the int8 embedding model on %d passages (once)", len(texts))
+        built = Int8Encoder.build(self.model, self.model_name, texts, self.int8_dir)
+        with self._lock:
+            self._int8 = built
 
     def encode(self, texts: Sequence[str]) -> Any:
         """A float32 numpy matrix of unit vectors, one row per text."""
@@ -115,6 +164,9 @@ class SentenceEmbeddings(Embeddings):
 
         self.calls += 1
         model = self.model
+        int8 = self.int8
+        if int8 is not None:
+            return int8.encode(texts, self.batch_size)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.uses_bf16):
             vectors = model.encode(
                 list(texts),

@@ -179,6 +179,7 @@ class Ingestor:
 
     def _embed_and_write(self, pending: list[_Pending], report: IngestReport) -> None:
         texts = [self.embedding_input(p.article, c) for p in pending for c in p.chunks]
+        self.embedder.prepare(texts)
         vectors = self.embedder.encode(texts)
         report.embedded += len(texts)
         items = []

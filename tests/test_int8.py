@@ -1,0 +1,161 @@
+"""`index.precision = "int8"`: a real OpenVINO int8 model, calibrated on ingested passages,
+saved in the data dir, reused by later processes, and answering like the torch model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PROJECT, SEED
+
+from bot.factory import Dossier
+from bot.settings import load_settings
+from index.chunking import chunk_article
+from index.embeddings import SentenceEmbeddings
+from index.int8 import INFO_FILE, MODEL_FILE, Int8Encoder, Int8Unavailable
+from index.loaders import load_file
+
+pytestmark = pytest.mark.slow
+
+# Sentences the model was not calibrated on, about other things than the seed article.
+HELD_OUT = [
+    "The central bank raised interest rates by half a percentage point on Wednesday.",
+    "Heavy rain flooded several neighbourhoods and closed the main highway overnight.",
+    "The team won the championship after a penalty shoot-out in the final minutes.",
+    "Researchers reported that the new vaccine cut hospital admissions by a third.",
+    "Lithium and cobalt prices fell as new mines in Australia came into production.",
+    "Parliament passed the budget after a long debate over defence spending.",
+]
+
+
+def _seed_passages(embedder: SentenceEmbeddings) -> list[str]:
+    [article] = load_file(SEED, corpus_root=SEED.parent)
+    return [chunk.text for chunk in chunk_article(article, embedder.count_tokens)]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbeddings) -> Path:
+    """An int8 model calibrated on the seed article's passages (few: quick to build)."""
+    folder = tmp_path_factory.mktemp("int8")
+    passages = _seed_passages(embedder)
+    int8_embedder = SentenceEmbeddings(precision="int8", int8_dir=folder)
+    assert int8_embedder.calibrates_int8
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", len(passages))
+        int8_embedder.prepare(passages)
+    assert int8_embedder.backend == "openvino-int8"
+    return folder
+
+
+def test_int8_vectors_agree_with_the_torch_model(
+    built: Path, embedder: SentenceEmbeddings
+) -> None:
+    int8_vectors = SentenceEmbeddings(precision="int8", int8_dir=built).encode(HELD_OUT)
+    torch_vectors = embedder.encode(HELD_OUT)
+    assert int8_vectors.shape == torch_vectors.shape == (len(HELD_OUT), embedder.dimension)
+    assert np.allclose(np.linalg.norm(int8_vectors, axis=1), 1.0, atol=1e-4)
+    cosines = np.sum(int8_vectors * torch_vectors, axis=1)
+    assert cosines.min() > 0.95, cosines
+    # Each sentence is still nearest to itself among the others: meaning survives.
+    nearest = np.argmax(int8_vectors @ torch_vectors.T, axis=1)
+    assert list(nearest) == list(range(len(HELD_OUT)))
+
+
+def test_a_saved_model_is_loaded_not_rebuilt(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_rebuild(*_args: object) -> None:
+        raise AssertionError("the saved int8 model should have been loaded")
+
+    monkeypatch.setattr(Int8Encoder, "build", no_rebuild)
+    first = SentenceEmbeddings(precision="int8", int8_dir=built)
+    second = SentenceEmbeddings(precision="int8", int8_dir=built)
+    assert not first.calibrates_int8 and first.backend == "openvino-int8"
+    first.prepare(HELD_OUT * 100)  # enough passages to calibrate, were there no model
+    assert np.array_equal(first.encode(HELD_OUT), second.encode(HELD_OUT))
+
+
+def test_batches_give_the_same_vectors_as_single_texts(built: Path) -> None:
+    model = SentenceEmbeddings(precision="int8", int8_dir=built, batch_size=4)
+    together = model.encode(HELD_OUT)
+    alone = np.stack([model.encode([text])[0] for text in HELD_OUT])
+    # Padding a sentence to its batch's longest must not change its vector.
+    assert np.allclose(together, alone, atol=2e-2)
+    assert np.min(np.sum(together * alone, axis=1)) > 0.999
+
+
+def test_too_few_passages_keep_the_torch_model(tmp_path: Path) -> None:
+    model = SentenceEmbeddings(precision="int8", int8_dir=tmp_path / "int8")
+    model.prepare(HELD_OUT)
+    assert model.backend.startswith("torch-") and model.calibrates_int8
+    assert not (tmp_path / "int8").exists()
+    assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
+
+
+@pytest.mark.parametrize("damage", ["other model", "no weights", "no info", "bad info"])
+def test_a_foreign_or_half_written_model_is_not_used(
+    built: Path, tmp_path: Path, damage: str
+) -> None:
+    folder = tmp_path / "int8"
+    folder.mkdir()
+    for name in (MODEL_FILE, INFO_FILE, Path(MODEL_FILE).with_suffix(".bin").name):
+        (folder / name).write_bytes((built / name).read_bytes())
+    info = json.loads((folder / INFO_FILE).read_text())
+    if damage == "other model":
+        (folder / INFO_FILE).write_text(json.dumps({**info, "source": "another-model|384"}))
+    elif damage == "no weights":
+        (folder / MODEL_FILE).unlink()
+    elif damage == "no info":
+        (folder / INFO_FILE).unlink()
+    else:
+        (folder / INFO_FILE).write_text("{not json")
+    model = SentenceEmbeddings(precision="int8", int8_dir=folder)
+    assert model.calibrates_int8 and model.backend.startswith("torch-")
+
+
+def test_other_precisions_never_use_a_saved_int8_model(built: Path) -> None:
+    for precision in ("auto", "fp32", "bf16"):
+        model = SentenceEmbeddings(precision=precision, int8_dir=built)
+        assert model.int8 is None and not model.calibrates_int8
+        assert model.backend.startswith("torch-")
+
+
+def test_without_openvino_int8_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what a missing package looks like
+    monkeypatch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", 2)
+    model = SentenceEmbeddings(precision="int8", int8_dir=tmp_path / "int8")
+    with pytest.raises(Int8Unavailable, match="needs OpenVINO") as raised:
+        model.prepare(HELD_OUT)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_int8_ingest_answers_the_seed_question_with_verbatim_quotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", 4)
+    settings = load_settings(data_dir=tmp_path / "data", index={"precision": "int8"})
+    dossier = Dossier(settings)
+    report = dossier.ingestor().run([PROJECT / "corpus"], corpus_root=PROJECT / "corpus")
+    assert report.added == 1
+    assert (tmp_path / "data" / "int8" / MODEL_FILE).is_file()
+    assert dossier.embedder.backend == "openvino-int8"
+
+    # A new process on the same data dir: loads the saved model, answers from it.
+    later = Dossier(load_settings(data_dir=tmp_path / "data", index={"precision": "int8"}))
+    answer = later.answerer.ask("what are the obstacles?")
+    assert later.embedder.backend == "openvino-int8"
+    assert answer.answered
+    quotes = " ".join(c.quote for c in answer.citations)
+    for expected in ("regulatory systems", "Infrastructure gaps", "workforce development"):
+        assert expected in quotes
+    article = later.store.get_articles([answer.citations[0].article.id])[
+        answer.citations[0].article.id
+    ]
+    for citation in answer.citations:
+        assert article.text[citation.start : citation.end] == citation.quote
+
