@@ -39,7 +39,7 @@ RRF_K = 60
 QUALITY = ["system", "hits@4", "hits@10", "mrr@10", "answer_in_quotes", "query_p50_ms",
            "query_p99_ms"]
 COST = ["system", "articles", "chunks", "ingest_s", "articles/s", "chunks/s", "index_mb",
-        "peak_rss_mb"]
+        "peak_rss_mb", "embedded_by"]
 
 
 def retrieval_scores(ranked: Sequence[Sequence[str]], questions: Sequence[dict[str, Any]]
@@ -234,6 +234,7 @@ def run_ours(corpus: Path, questions: list[dict[str, Any]], data_dir: Path, reus
         "chunks/s": None if reuse else round(passages / seconds, 1),
         "index_mb": dir_mb(data_dir),
         "peak_rss_mb": rss.peak_mb,
+        "embedded_by": embedder.backend,
     }
     for row in rows:
         row.update(cost)

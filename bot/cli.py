@@ -71,10 +71,9 @@ def ingest(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             console=errors, transient=True, disable=not show,
         ) as bar:
-            task = bar.add_task(
-                "indexing (calibrating the int8 model first: about a minute, once)"
-                if ingestor.embedder.calibrates_int8 else "indexing",
-                total=None,
+            task = bar.add_task("indexing", total=None)
+            ingestor.embedder.on_calibrate = lambda passages: bar.update(
+                task, description=f"indexing (tuning the int8 model on {passages} passages, once)"
             )
             report = ingestor.run(
                 targets, prune=prune, corpus_root=targets[0] if targets[0].is_dir() else None,

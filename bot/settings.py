@@ -37,8 +37,9 @@ class IndexSettings(Section):
     batch_size: int = Field(64, ge=1, description="Passages embedded per model call.")
     precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto",
-        description="auto = bf16 where the CPU has native bf16, else fp32; int8 = OpenVINO "
-        "int8 calibrated on the first ingest's passages (about 2x faster).",
+        description="auto = OpenVINO int8 once an ingest of 2,000+ passages has calibrated "
+        "it, else bf16 where the CPU has native bf16, else fp32; int8 = the same from 128 "
+        "passages on.",
     )
     max_passage_tokens: int = Field(
         200, ge=32, description="Target passage size in word pieces (model window caps it)."

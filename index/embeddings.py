@@ -6,13 +6,13 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
-from index.int8 import MIN_CALIBRATION_PASSAGES, Int8Encoder
+from index.int8 import MAX_CALIBRATION_PASSAGES, MIN_CALIBRATION_PASSAGES, Int8Encoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -25,6 +25,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+# "auto" turns to int8 for an ingest whose first pool of passages (index/ingest.py embeds
+# 2,048 at a time) is full: its 25 s of calibration are won back after ~2,900 passages
+# (int8 embeds at ~80 passages/s here, torch bf16 at ~45; BENCHMARKS.md).
+AUTO_INT8_PASSAGES = 2000
+
+
+def _openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None and (
+        importlib.util.find_spec("nncf") is not None
+    )
 
 
 def bundled_model_path() -> str:
@@ -41,9 +53,12 @@ class SentenceEmbeddings(Embeddings):
     torch. `calls` counts model invocations: tests use it to prove that re-ingesting an
     unchanged corpus embeds nothing.
 
-    `precision = "int8"` runs the model as OpenVINO int8 (index/int8.py) once one is saved
-    in `int8_dir`: `prepare` builds it from the first passages an ingest embeds. Until then,
-    and below MIN_CALIBRATION_PASSAGES, vectors come from torch as with "auto".
+    With an `int8_dir`, the model may run as OpenVINO int8 (index/int8.py): `prepare`
+    calibrates one on the first passages an ingest embeds and saves it there, and every
+    later ingest or question on that data dir uses it. `precision = "int8"` does so from
+    MIN_CALIBRATION_PASSAGES passages on; "auto" only for an ingest of at least
+    AUTO_INT8_PASSAGES, where the calibration (about 25 s) pays for itself. Until then
+    vectors come from torch: bf16 where the CPU computes it natively, else fp32.
     """
 
     def __init__(
@@ -63,6 +78,8 @@ class SentenceEmbeddings(Embeddings):
         self._bf16: bool | None = None
         self.int8_dir = int8_dir
         self._int8: Int8Encoder | None = None
+        # Told the number of passages when calibration starts: a front end's progress line.
+        self.on_calibrate: Callable[[int], None] | None = None
         self.calls = 0
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
@@ -123,9 +140,15 @@ class SentenceEmbeddings(Embeddings):
         return self._bf16
 
     @property
+    def _int8_allowed(self) -> bool:
+        return self.int8_dir is not None and self.device == "cpu" and (
+            self.precision == "int8" or (self.precision == "auto" and _openvino_installed())
+        )
+
+    @property
     def int8(self) -> Int8Encoder | None:
-        """The data dir's OpenVINO int8 model, when int8 is asked for and one is saved."""
-        if self._int8 is None and self.precision == "int8" and self.int8_dir is not None:
+        """The data dir's OpenVINO int8 model, when int8 is allowed and one is saved."""
+        if self._int8 is None and self._int8_allowed and self.int8_dir is not None:
             source = self.model  # outside the lock: loading the model takes it too
             with self._lock:
                 if self._int8 is None:
@@ -141,19 +164,20 @@ class SentenceEmbeddings(Embeddings):
 
     @property
     def calibrates_int8(self) -> bool:
-        """Whether the next ingest will first build the int8 model (a minute, once)."""
-        return self.precision == "int8" and self.int8_dir is not None and self.int8 is None
+        """Whether a large enough ingest would first build the int8 model (once)."""
+        return self._int8_allowed and self.int8 is None
 
     def prepare(self, texts: Sequence[str]) -> None:
-        """Before an ingest embeds `texts`: with int8 asked for and none saved yet, calibrate
-        one on them (about 45 s, once per data dir) when there are enough of them."""
+        """Before an ingest embeds `texts` (its first pool of passages): build and save the
+        int8 model from them when it is allowed, missing, and they are enough."""
         if not self.calibrates_int8 or self.int8_dir is None:
             return
-        if len(texts) < MIN_CALIBRATION_PASSAGES:
-            log.info("int8 waits for %d passages to calibrate on; torch embeds these %d",
-                     MIN_CALIBRATION_PASSAGES, len(texts))
+        needed = MIN_CALIBRATION_PASSAGES if self.precision == "int8" else AUTO_INT8_PASSAGES
+        if len(texts) < needed:
             return
-        log.info("calibrating the int8 embedding model on %d passages (once)", len(texts))
+        if self.on_calibrate is not None:
+            self.on_calibrate(min(len(texts), MAX_CALIBRATION_PASSAGES))
+        log.info("calibrating the int8 embedding model (once per data dir)")
         built = Int8Encoder.build(self.model, self.model_name, texts, self.int8_dir)
         with self._lock:
             self._int8 = built

@@ -14,8 +14,9 @@ from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped
 from index.store import ArticleRecord, PassageStore
 
-# Embedding several articles' passages in one call keeps the model's batches full.
-_EMBED_BATCH_PASSAGES = 512
+# Embedding several articles' passages in one call keeps the model's batches full, and a
+# large pool lets batches be made of passages of one length (little padding).
+_EMBED_BATCH_PASSAGES = 2048
 # Room left in the model window for the title and heading given as context.
 _CONTEXT_TOKENS = 40
 

@@ -4,6 +4,7 @@ saved in the data dir, reused by later processes, and answering like the torch m
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bot.factory import Dossier
 from bot.settings import load_settings
 from index.chunking import chunk_article
 from index.embeddings import SentenceEmbeddings
-from index.int8 import INFO_FILE, MODEL_FILE, Int8Encoder, Int8Unavailable
+from index.int8 import INFO_FILE, MODEL_FILE, Int8Encoder, Int8Unavailable, Tokenize
 from index.loaders import load_file
 
 pytestmark = pytest.mark.slow
@@ -78,6 +79,33 @@ def test_a_saved_model_is_loaded_not_rebuilt(
     assert np.array_equal(first.encode(HELD_OUT), second.encode(HELD_OUT))
 
 
+def test_a_sigterm_after_int8_models_were_freed_is_handled_not_a_crash(built: Path) -> None:
+    # The bot stops on SIGTERM; OpenVINO once crashed the process there after two models
+    # had been loaded and freed. A child process, so that a crash cannot take pytest down.
+    script = f"""
+import asyncio, os, signal, threading
+from pathlib import Path
+from index.embeddings import SentenceEmbeddings
+models = [SentenceEmbeddings(precision="int8", int8_dir=Path({str(built)!r})) for _ in "ab"]
+for model in models:
+    model.encode(["a sentence"])
+del models, model
+
+async def stopped_by_sigterm() -> None:  # as python-telegram-bot's run_polling waits
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+    await asyncio.wait_for(stop.wait(), 30)
+    print("stopped cleanly")
+
+asyncio.run(stopped_by_sigterm())
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "stopped cleanly"
+
+
 def test_batches_give_the_same_vectors_as_single_texts(built: Path) -> None:
     model = SentenceEmbeddings(precision="int8", int8_dir=built, batch_size=4)
     together = model.encode(HELD_OUT)
@@ -116,11 +144,48 @@ def test_a_foreign_or_half_written_model_is_not_used(
     assert model.calibrates_int8 and model.backend.startswith("torch-")
 
 
-def test_other_precisions_never_use_a_saved_int8_model(built: Path) -> None:
-    for precision in ("auto", "fp32", "bf16"):
+def test_auto_uses_a_saved_int8_model_and_fp32_or_bf16_never_do(built: Path) -> None:
+    assert SentenceEmbeddings(precision="auto", int8_dir=built).backend == "openvino-int8"
+    for precision in ("fp32", "bf16"):
         model = SentenceEmbeddings(precision=precision, int8_dir=built)
         assert model.int8 is None and not model.calibrates_int8
         assert model.backend.startswith("torch-")
+    # A GPU runs torch: int8 is a CPU path.
+    assert not SentenceEmbeddings(device="cuda", int8_dir=built).calibrates_int8
+
+
+@pytest.mark.parametrize(
+    ("precision", "passages", "calibrates"),
+    [("int8", 127, False), ("int8", 128, True), ("auto", 1999, False), ("auto", 2000, True)],
+)
+def test_when_an_ingest_pool_is_large_enough_to_calibrate_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str, passages: int,
+    calibrates: bool,
+) -> None:
+    built_from: list[int] = []
+    model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
+    monkeypatch.setattr(model, "_load", lambda: object())  # no weights needed for the rule
+    monkeypatch.setattr(
+        Int8Encoder, "build", lambda *args: built_from.append(len(args[2])) or object()
+    )
+    told: list[int] = []
+    model.on_calibrate = told.append
+    model.prepare(["a passage"] * passages)
+    assert built_from == ([passages] if calibrates else [])
+    assert told == ([min(passages, 128)] if calibrates else [])
+    assert model.calibrates_int8 is not calibrates
+
+
+def test_the_fast_tokenizer_path_matches_the_transformers_one(
+    embedder: SentenceEmbeddings,
+) -> None:
+    tokenizer = embedder.model.tokenizer
+    texts = [*HELD_OUT, "short", "word " * 400]  # the last one is truncated to the window
+    ours = Tokenize(tokenizer, 256)(texts)
+    theirs = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="np")
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert ours[name].dtype == np.int64
+        assert np.array_equal(ours[name], theirs[name]), name
 
 
 def test_without_openvino_int8_is_one_clear_error(
