@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -26,11 +27,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 # "auto" turns to int8 for an ingest whose first pool of passages (index/ingest.py embeds
-# 2,048 at a time) is full: its 25 s of calibration are won back after ~2,900 passages
-# (int8 embeds at ~80 passages/s here, torch bf16 at ~45; BENCHMARKS.md).
+# 2,048 at a time) is full: its 25 s of calibration are won back after ~2,500 passages
+# (whole ingests run at 76 passages/s with int8, 43 with torch bf16; BENCHMARKS.md).
 AUTO_INT8_PASSAGES = 2000
 
 
+@functools.cache
 def _openvino_installed() -> bool:
     import importlib.util
 
@@ -78,6 +80,7 @@ class SentenceEmbeddings(Embeddings):
         self._bf16: bool | None = None
         self.int8_dir = int8_dir
         self._int8: Int8Encoder | None = None
+        self._int8_failed = False
         # Told the number of passages when calibration starts: a front end's progress line.
         self.on_calibrate: Callable[[int], None] | None = None
         self.calls = 0
@@ -141,6 +144,8 @@ class SentenceEmbeddings(Embeddings):
 
     @property
     def _int8_allowed(self) -> bool:
+        if self._int8_failed:
+            return False
         return self.int8_dir is not None and self.device == "cpu" and (
             self.precision == "int8" or (self.precision == "auto" and _openvino_installed())
         )
@@ -178,7 +183,15 @@ class SentenceEmbeddings(Embeddings):
         if self.on_calibrate is not None:
             self.on_calibrate(min(len(texts), MAX_CALIBRATION_PASSAGES))
         log.info("calibrating the int8 embedding model (once per data dir)")
-        built = Int8Encoder.build(self.model, self.model_name, texts, self.int8_dir)
+        try:
+            built = Int8Encoder.build(self.model, self.model_name, texts, self.int8_dir)
+        except Exception as exc:
+            if self.precision == "int8":
+                raise
+            # "auto" asked for speed, not for int8: the ingest goes on with torch.
+            log.warning("int8 calibration failed, torch embeds instead: %s", exc)
+            self._int8_failed = True
+            return
         with self._lock:
             self._int8 = built
 

@@ -123,7 +123,9 @@ def test_too_few_passages_keep_the_torch_model(tmp_path: Path) -> None:
     assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
 
 
-@pytest.mark.parametrize("damage", ["other model", "no weights", "no info", "bad info"])
+@pytest.mark.parametrize(
+    "damage", ["other model", "no weights", "no info", "bad info", "garbled weights"]
+)
 def test_a_foreign_or_half_written_model_is_not_used(
     built: Path, tmp_path: Path, damage: str
 ) -> None:
@@ -138,6 +140,8 @@ def test_a_foreign_or_half_written_model_is_not_used(
         (folder / MODEL_FILE).unlink()
     elif damage == "no info":
         (folder / INFO_FILE).unlink()
+    elif damage == "garbled weights":
+        (folder / MODEL_FILE).with_suffix(".bin").write_bytes(b"not the weights")
     else:
         (folder / INFO_FILE).write_text("{not json")
     model = SentenceEmbeddings(precision="int8", int8_dir=folder)
@@ -186,6 +190,28 @@ def test_the_fast_tokenizer_path_matches_the_transformers_one(
     for name in ("input_ids", "attention_mask", "token_type_ids"):
         assert ours[name].dtype == np.int64
         assert np.array_equal(ours[name], theirs[name]), name
+
+
+@pytest.mark.parametrize("precision", ["auto", "int8"])
+def test_a_failed_calibration_stops_only_an_explicit_int8_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    precision: str,
+) -> None:
+    def broken_build(*_args: object) -> None:
+        raise RuntimeError("calibration ran out of memory")
+
+    monkeypatch.setattr(Int8Encoder, "build", broken_build)
+    monkeypatch.setattr("index.embeddings.AUTO_INT8_PASSAGES", 2)
+    monkeypatch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", 2)
+    model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
+    if precision == "int8":
+        with pytest.raises(RuntimeError, match="out of memory"):
+            model.prepare(HELD_OUT)
+        return
+    model.prepare(HELD_OUT)  # "auto": the ingest goes on with torch, and says why
+    assert model.backend.startswith("torch-") and not model.calibrates_int8
+    assert "int8 calibration failed" in caplog.text
+    assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
 
 
 def test_without_openvino_int8_is_one_clear_error(
