@@ -10,12 +10,10 @@ Usage: python bench/ask_precision.py --data-dir DIR
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 from typing import Any
 
-from benchlib import REALTIMEQA_DEV, markdown_table, report, timed_ms
+from benchlib import index_arguments, markdown_table, report, timed_ms
 
 from bot.evaluate import load_questions
 from bot.factory import Dossier
@@ -24,11 +22,7 @@ from bot.timeliness import parse_day
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
-    args = parser.parse_args()
+    args = index_arguments(__doc__)
     questions = load_questions(args.questions)
     dossiers = {
         precision: Dossier(load_settings(data_dir=args.data_dir, index={"precision": precision}))

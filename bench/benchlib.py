@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import gzip
@@ -201,3 +202,13 @@ def report(name: str, data: dict[str, Any], markdown: str) -> None:
     print()
     print(markdown)
     sys.stdout.flush()
+
+
+def index_arguments(doc: str | None) -> argparse.Namespace:
+    """`--data-dir DIR` (a built index, required) and `--questions`, for scripts that only
+    read an index."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
+    return parser.parse_args()

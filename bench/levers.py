@@ -11,12 +11,10 @@ Usage: python bench/levers.py --data-dir DIR [--questions Q.jsonl]
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from benchlib import REALTIMEQA_DEV, markdown_table, report
+from benchlib import index_arguments, markdown_table, report
 
 from bot.evaluate import first_gold_rank, load_questions
 from bot.factory import Dossier
@@ -83,11 +81,7 @@ def measure(retriever: HybridRetriever, questions: Sequence[dict[str, Any]]) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
-    args = parser.parse_args()
+    args = index_arguments(__doc__)
     questions = [q for q in load_questions(args.questions) if q.get("gold_articles")]
     dossier = Dossier(load_settings(data_dir=args.data_dir))
     rows = [{"variant": name, **measure(retriever, questions)}
