@@ -42,6 +42,7 @@ class Int8Unavailable(DossierError):
 
 
 def _require_openvino() -> Any:
+    _no_usage_reports()  # before OpenVINO is imported: importing it may already report
     try:
         import openvino
     except ImportError:
@@ -49,6 +50,28 @@ def _require_openvino() -> Any:
             'index.precision = "int8" needs OpenVINO: pip install openvino nncf'
         ) from None
     return openvino
+
+
+def _no_usage_reports() -> None:
+    """Dossier stays offline: OpenVINO's model converter and NNCF send usage events to Google
+    Analytics unless a file in the user's home says no, each from a forked process waited
+    on for up to 3 s. Consent is declined and sending disabled, for this process only."""
+    try:
+        from openvino_telemetry.backend.backend_ga import GABackend
+        from openvino_telemetry.backend.backend_ga4 import GA4Backend
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # no telemetry package, nothing to send
+        return
+
+    def declined(*_args: Any, **_kwargs: Any) -> ConsentCheckResult:
+        return ConsentCheckResult.DECLINED
+
+    def not_sent(*_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    OptInChecker.check = declined
+    for backend in (GABackend, GA4Backend):
+        backend.send = not_sent
 
 
 _CORE: list[Any] = []

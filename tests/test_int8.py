@@ -106,6 +106,32 @@ asyncio.run(stopped_by_sigterm())
     assert done.stdout.strip() == "stopped cleanly"
 
 
+def test_tuning_sends_no_usage_reports(tmp_path: Path) -> None:
+    # OpenVINO's converter and NNCF report usage to Google Analytics by default, from a
+    # forked process each time. A child process without pytest, where NNCF would report.
+    script = f"""
+import multiprocessing, socket
+from pathlib import Path
+from index.embeddings import SentenceEmbeddings
+from index.int8 import Int8Encoder
+attempts = []
+real_start = multiprocessing.Process.start
+multiprocessing.Process.start = lambda self: attempts.append("process") or real_start(self)
+real_connect = socket.socket.connect
+socket.socket.connect = lambda self, address: attempts.append(address) or real_connect(
+    self, address)
+model = SentenceEmbeddings(precision="fp32").model
+Int8Encoder.build(model, "all-MiniLM-L6-v2", ["A passage about minerals."] * 16,
+                  Path({str(tmp_path / "int8")!r}))
+print(attempts)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "int8" / MODEL_FILE).is_file()
+
+
 def test_batches_give_the_same_vectors_as_single_texts(built: Path) -> None:
     model = SentenceEmbeddings(precision="int8", int8_dir=built, batch_size=4)
     together = model.encode(HELD_OUT)
