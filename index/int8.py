@@ -1,6 +1,6 @@
 """The embedding model as OpenVINO int8, calibrated on the user's own passages, saved to disk.
 
-On this CPU (AVX512-VNNI) it embeds 2.3-2.5x as fast as torch bf16 and its vectors agree
+On this CPU (AVX512-VNNI) it embeds 2.2-2.5x as fast as torch bf16 and its vectors agree
 with fp32 to a cosine of 0.9975 on average (BENCHMARKS.md), provided it is calibrated on
 text like the text it will embed: passages of the corpus. So the model is built once per
 data dir from the first passages an ingest embeds, saved, and loaded by every later
