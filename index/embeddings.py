@@ -81,6 +81,7 @@ class SentenceEmbeddings(Embeddings):
         self.int8_dir = int8_dir
         self._int8: Int8Encoder | None = None
         self._int8_failed = False
+        self._int8_looked = False
         # Told the number of passages when calibration starts: a front end's progress line.
         self.on_calibrate: Callable[[int], None] | None = None
         self.calls = 0
@@ -152,12 +153,17 @@ class SentenceEmbeddings(Embeddings):
 
     @property
     def int8(self) -> Int8Encoder | None:
-        """The data dir's OpenVINO int8 model, when int8 is allowed and one is saved."""
-        if self._int8 is None and self._int8_allowed and self.int8_dir is not None:
+        """The data dir's OpenVINO int8 model, when int8 is allowed and one is saved.
+
+        Looked for once per process (a damaged file would otherwise be re-read by every
+        call): a model built later by another process is used after a restart.
+        """
+        if self._int8 is None and not self._int8_looked and self._int8_allowed:
             source = self.model  # outside the lock: loading the model takes it too
             with self._lock:
-                if self._int8 is None:
+                if self._int8 is None and not self._int8_looked and self.int8_dir is not None:
                     self._int8 = Int8Encoder.load(self.int8_dir, source, self.model_name)
+                    self._int8_looked = True
         return self._int8
 
     @property

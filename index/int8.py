@@ -97,8 +97,9 @@ class Int8Encoder:
     def __init__(self, compiled: Any, tokenizer: Any, max_tokens: int, dimension: int) -> None:
         self._tokenize = Tokenize(tokenizer, max_tokens)
         self._dimension = dimension
-        # Batches go to every stream at once (two on two cores): 10 % more passages/s than
-        # one batch over both cores, and the next batch is tokenized while they run.
+        # The throughput hint gives each core a stream; a batch in flight on each keeps both
+        # busy (one batch at a time over both cores was slower here), and the next batch is
+        # tokenized while they run.
         self._requests = [
             compiled.create_infer_request()
             for _ in range(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
@@ -138,8 +139,8 @@ class Int8Encoder:
         transformer: Any = source[0].auto_model
         with _quietly():
             model = ov.convert_model(transformer.eval(), example_input=batches[0])
-            # SmoothQuant (NNCF's default for transformers) moves activation outliers into
-            # the weights: without it, int8 MiniLM loses several points of cosine.
+            # NNCF's transformer preset: SmoothQuant first moves activation outliers into the
+            # weights, then the int8 ranges are set from the calibration batches.
             model = nncf.quantize(
                 model,
                 nncf.Dataset(batches),

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -174,6 +175,28 @@ def test_a_foreign_or_half_written_model_is_not_used(
     assert model.calibrates_int8 and model.backend.startswith("torch-")
 
 
+def test_a_damaged_model_is_looked_at_once_not_at_every_call(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "int8"
+    folder.mkdir()
+    for name in (MODEL_FILE, INFO_FILE):
+        (folder / name).write_bytes((built / name).read_bytes())
+    (folder / MODEL_FILE).with_suffix(".bin").write_bytes(b"not the weights")
+    looks: list[Path] = []
+    real_load = Int8Encoder.load.__func__  # type: ignore[attr-defined]
+
+    def counted_load(cls: type[Int8Encoder], *args: Any) -> Int8Encoder | None:
+        looks.append(args[0])
+        return real_load(cls, *args)
+
+    monkeypatch.setattr(Int8Encoder, "load", classmethod(counted_load))
+    model = SentenceEmbeddings(precision="int8", int8_dir=folder)
+    for _ in range(3):
+        assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
+    assert looks == [folder] and model.backend.startswith("torch-")
+
+
 def test_auto_uses_a_saved_int8_model_and_fp32_or_bf16_never_do(built: Path) -> None:
     assert SentenceEmbeddings(precision="auto", int8_dir=built).backend == "openvino-int8"
     for precision in ("fp32", "bf16"):
@@ -195,9 +218,11 @@ def test_when_an_ingest_pool_is_large_enough_to_calibrate_on(
     built_from: list[int] = []
     model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
     monkeypatch.setattr(model, "_load", lambda: object())  # no weights needed for the rule
-    monkeypatch.setattr(
-        Int8Encoder, "build", lambda *args: built_from.append(len(args[2])) or object()
-    )
+    def recorded_build(*args: Any) -> object:
+        built_from.append(len(args[2]))
+        return object()
+
+    monkeypatch.setattr(Int8Encoder, "build", recorded_build)
     told: list[int] = []
     model.on_calibrate = told.append
     model.prepare(["a passage"] * passages)
