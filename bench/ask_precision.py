@@ -37,7 +37,7 @@ def main() -> None:
     answered = dict.fromkeys(dossiers, 0)
     for question in questions:
         for name, dossier in dossiers.items():
-            dossier.embedder._cache.clear()  # asked for the first time
+            dossier.embedder.forget_cached()  # asked for the first time
             asked_on = parse_day(question.get("date"))
             started = time.perf_counter()
             answer = dossier.answerer.ask(question["question"], as_of=asked_on)

@@ -42,7 +42,7 @@ def warm(dossier: Dossier, questions: list[str], passes: int) -> dict[str, Any]:
     first = _timed(dossier.answerer.ask, questions)
     repeated = [ms for _ in range(max(1, passes - 1))
                 for ms in _timed(dossier.answerer.ask, questions)]
-    _clear_vector_cache(dossier)  # last: emptying it earlier would make "repeated" first-time
+    dossier.embedder.forget_cached()  # last: emptying it earlier would make "repeated" first-time
     retrievals = _timed(dossier.retriever.retrieve, questions)
     return {
         "ask_first": {"runs": len(first), **timed_ms(first)},
@@ -61,17 +61,10 @@ def _timed(call: Callable[[str], object], questions: list[str]) -> list[float]:
     return out
 
 
-def _clear_vector_cache(dossier: Dossier) -> None:
-    # The embedder keeps recent vectors; a fair "first time" figure needs it empty.
-    cache = getattr(dossier.embedder, "_cache", None)
-    if cache is not None:
-        cache.clear()
-
-
 def profile(dossier: Dossier, questions: list[str], top: int = 25) -> str:
     """cProfile over one warm pass of every question, sentence-vector cache emptied first
     so the profile shows a question asked for the first time."""
-    _clear_vector_cache(dossier)
+    dossier.embedder.forget_cached()
     profiler = cProfile.Profile()
     profiler.enable()
     for q in questions:

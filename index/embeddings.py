@@ -179,8 +179,8 @@ class SentenceEmbeddings(Embeddings):
         return self._int8_allowed and self.int8 is None
 
     def prepare(self, texts: Sequence[str]) -> None:
-        """Before an ingest embeds `texts` (its first pool of passages): build and save the
-        int8 model from them when it is allowed, missing, and they are enough."""
+        """Before an ingest embeds a pool of passages: build and save the int8 model from
+        them when it is allowed, missing, and they are enough (so the first large pool)."""
         if not self.calibrates_int8 or self.int8_dir is None:
             return
         needed = MIN_CALIBRATION_PASSAGES if self.precision == "int8" else AUTO_INT8_PASSAGES
@@ -219,6 +219,10 @@ class SentenceEmbeddings(Embeddings):
                 show_progress_bar=False,
             )
         return vectors.astype("float32", copy=False)
+
+    def forget_cached(self) -> None:
+        """Empty the recent-vector cache (benchmarks of questions asked for the first time)."""
+        self._cache.clear()
 
     def encode_cached(self, texts: Sequence[str]) -> Any:
         """Like `encode`, reusing vectors of texts seen recently (a bounded LRU)."""
