@@ -12,7 +12,7 @@ from index.chunking import chunk_article, embedding_text
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped
-from index.store import ArticleRecord, PassageStore
+from index.store import ArticleRecord, PassageStore, StoreWrite
 
 # Embedding several articles' passages in one call keeps the model's batches full, and a
 # large pool lets batches be made of passages of one length (little padding).
@@ -108,44 +108,27 @@ class Ingestor:
         seen_ids: set[str] = set()
         seen_paths: set[str] = set()
         pending: list[_Pending] = []
-        writing = False
-
-        def flush() -> None:
-            nonlocal writing
-            if not pending:
-                return
-            if not writing:
-                self.store.begin_write()
-                writing = True
-            self._embed_and_write(pending, report)
-            pending.clear()
-
         items = iter_articles(list(paths), corpus_root=corpus_root, max_bytes=self.max_bytes)
-        for item in items:
-            if isinstance(item, Skipped):
-                report.skipped.append(item)
-            else:
-                skip = self._consider(item, records, owner_of_text, seen_ids, report, pending)
-                if skip is not None:
-                    report.skipped.append(skip)
-                if item.path:
-                    seen_paths.add(item.path)
-                if sum(len(p.chunks) for p in pending) >= _EMBED_BATCH_PASSAGES:
-                    flush()
-            if progress is not None:
-                progress(item)
-        flush()
-
-        if prune:
-            for record in _gone(records.values(), paths, seen_ids, seen_paths):
-                if not writing:
-                    self.store.begin_write()
-                    writing = True
-                self.store.remove_article(record.id)
-                report.removed += 1
-
-        if writing or self.store.keyword_index().generation != self.store.generation:
-            self.store.finish_write()
+        with self.store.write() as write:
+            for item in items:
+                if isinstance(item, Skipped):
+                    report.skipped.append(item)
+                else:
+                    skip = self._consider(item, records, owner_of_text, seen_ids, report,
+                                          pending)
+                    if skip is not None:
+                        report.skipped.append(skip)
+                    if item.path:
+                        seen_paths.add(item.path)
+                    if sum(len(p.chunks) for p in pending) >= _EMBED_BATCH_PASSAGES:
+                        self._embed_and_write(pending, report, write)
+                if progress is not None:
+                    progress(item)
+            self._embed_and_write(pending, report, write)
+            if prune:
+                for record in _gone(records.values(), paths, seen_ids, seen_paths):
+                    write.remove_article(record.id)
+                    report.removed += 1
         report.passages = self.store.count()
         report.seconds = time.perf_counter() - started
         return report
@@ -178,7 +161,11 @@ class Ingestor:
         pending.append(_Pending(article, chunks, is_new=existing is None))
         return None
 
-    def _embed_and_write(self, pending: list[_Pending], report: IngestReport) -> None:
+    def _embed_and_write(self, pending: list[_Pending], report: IngestReport,
+                         write: StoreWrite) -> None:
+        """Embed the queued articles' passages in one pool, write them, empty the queue."""
+        if not pending:
+            return
         texts = [self.embedding_input(p.article, c) for p in pending for c in p.chunks]
         self.embedder.prepare(texts)
         vectors = self.embedder.encode(texts)
@@ -188,9 +175,10 @@ class Ingestor:
         for item in pending:
             items.append((item.article, item.chunks, vectors[at : at + len(item.chunks)]))
             at += len(item.chunks)
-        self.store.replace_articles(items)
+        write.replace_articles(items)
         report.added += sum(p.is_new for p in pending)
         report.updated += sum(not p.is_new for p in pending)
+        pending.clear()
 
 
 def _record_of(article: Article) -> ArticleRecord:

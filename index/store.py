@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -253,6 +254,19 @@ class PassageStore:
         self._keyword = self._rebuild_keyword(generation)
         return self._keyword
 
+    @contextlib.contextmanager
+    def write(self) -> Iterator[StoreWrite]:
+        """One write: begun on its first change, sealed on a clean exit.
+
+        Sealed too when nothing changed but the keyword index is stale (an earlier writer
+        died half-way). An exception leaves the write unsealed, so readers see a stale
+        generation and rebuild their keyword index: the crash-safety protocol above.
+        """
+        session = StoreWrite(self)
+        yield session
+        if session.begun or self.keyword_index().generation != self.generation:
+            self.finish_write()
+
     # -- articles -----------------------------------------------------------------------
     @_reachable
     def records(self) -> dict[str, ArticleRecord]:
@@ -422,6 +436,27 @@ class PassageStore:
         index = KeywordIndex.build(ids, texts, generation)
         index.save(self.keyword_dir)
         return index
+
+
+class StoreWrite:
+    """The changes of one `PassageStore.write()`; the first one marks the store as changing."""
+
+    def __init__(self, store: PassageStore) -> None:
+        self.store = store
+        self.begun = False
+
+    def _begin(self) -> None:
+        if not self.begun:
+            self.store.begin_write()
+            self.begun = True
+
+    def replace_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], Any]]) -> None:
+        self._begin()
+        self.store.replace_articles(items)
+
+    def remove_article(self, article_id: str) -> None:
+        self._begin()
+        self.store.remove_article(article_id)
 
 
 def _optional_str(value: Any) -> str | None:
