@@ -59,26 +59,19 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Index articles (default: the corpus folder); unchanged ones cost nothing."""
-    dossier = _dossier()
-    targets = list(paths or [dossier.corpus_path()])
-    for target in targets:
-        if not target.exists():
-            raise DossierError(f"no such file or folder: {target}")
-    with dossier.locked(dossier.write_lock()):
-        ingestor = dossier.ingestor(rebuild=rebuild)
-        show = not as_json and errors.is_terminal
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            console=errors, transient=True, disable=not show,
-        ) as bar:
-            task = bar.add_task("indexing", total=None)
-            ingestor.embedder.on_calibrate = lambda passages: bar.update(
+    show = not as_json and errors.is_terminal
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=errors, transient=True, disable=not show,
+    ) as bar:
+        task = bar.add_task("indexing", total=None)
+        report = _dossier().ingest(
+            paths, prune=prune, rebuild=rebuild,
+            progress=lambda _item: bar.advance(task),
+            on_calibrate=lambda passages: bar.update(
                 task, description=f"indexing (tuning the int8 model on {passages} passages, once)"
-            )
-            report = ingestor.run(
-                targets, prune=prune, corpus_root=targets[0] if targets[0].is_dir() else None,
-                progress=lambda _item: bar.advance(task),
-            )
+            ),
+        )
     if as_json:
         _print_json(report.to_json())
     else:
@@ -167,11 +160,8 @@ def evaluate_questions(
     from bot.evaluate import evaluate, load_questions
 
     items = load_questions(questions)  # a bad file fails before the slow ingest
-    if not corpus.exists():
-        raise DossierError(f"no such file or folder: {corpus}")
     dossier = _dossier()
-    with dossier.locked(dossier.write_lock()):
-        dossier.ingestor().run([corpus], corpus_root=corpus if corpus.is_dir() else None)
+    dossier.ingest([corpus])
     report = evaluate(dossier, items)
     if as_json:
         _print_json(report.to_json())

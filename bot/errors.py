@@ -6,7 +6,6 @@ from index.errors import (
     DossierError,
     EmbeddingModelMismatch,
     IndexNotBuilt,
-    IngestLocked,
     StoreUnavailable,
     UnreadableArticle,
 )
@@ -16,7 +15,6 @@ __all__ = [
     "DossierError",
     "EmbeddingModelMismatch",
     "IndexNotBuilt",
-    "IngestLocked",
     "LLMUnavailable",
     "SettingsError",
     "StoreUnavailable",

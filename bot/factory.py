@@ -1,17 +1,23 @@
-"""The one place that turns Settings into the store, embedder, ingestor and answerer."""
+"""The one place that turns Settings into the store, embedder, ingestor and answerer, and the
+core's entries that change the corpus (ingest, add a document) for every front end."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from bot.errors import IngestLocked
+from bot.errors import DossierError
 from bot.settings import Settings
+from bot.uploads import document_extension, save_document
 from index.embeddings import SentenceEmbeddings
-from index.ingest import Ingestor
+from index.ingest import Ingestor, IngestReport, Progress
 from index.store import PassageStore, make_client
 
 if TYPE_CHECKING:
@@ -20,6 +26,26 @@ if TYPE_CHECKING:
     from bot.answer import Answerer
     from bot.chat import Conversation
     from bot.retrieval import HybridRetriever
+
+log = logging.getLogger(__name__)
+
+
+class IngestLocked(DossierError):
+    """Another ingest is writing to the same index."""
+
+
+class UnsupportedDocument(DossierError):
+    """A document of a kind the loaders cannot read."""
+
+
+@dataclass(frozen=True)
+class AddedDocument:
+    """What became of a document added to the corpus: its file name there, the ingest's
+    report, and whether it was kept (a document that could not be indexed is removed)."""
+
+    name: str
+    report: IngestReport
+    kept: bool
 
 
 class Dossier:
@@ -59,12 +85,54 @@ class Dossier:
             max_bytes=int(self.settings.corpus.max_file_mb * 1024 * 1024),
         )
 
-    def write_lock(self) -> FileLock:
+    def ingest(
+        self,
+        paths: Sequence[Path] | None = None,
+        *,
+        prune: bool = False,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+        on_calibrate: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Index `paths` (default: the corpus folder) under the data dir's write lock."""
+        targets = list(paths or [self.corpus_path()])
+        for target in targets:
+            if not target.exists():
+                raise DossierError(f"no such file or folder: {target}")
+        with self.write_lock():
+            ingestor = self.ingestor(rebuild=rebuild)
+            if on_calibrate is not None:
+                ingestor.embedder.on_calibrate = on_calibrate
+            root = targets[0] if targets[0].is_dir() else None
+            return ingestor.run(targets, prune=prune, corpus_root=root, progress=progress)
+
+    def add_document(self, file_name: str | None, data: bytes,
+                     mime_type: str | None = None) -> AddedDocument:
+        """Save a document in the corpus folder under a name of ours and index it; a
+        document that could not be indexed is removed again."""
+        extension = document_extension(file_name, mime_type)
+        if extension is None:
+            raise UnsupportedDocument(f"cannot read documents like {file_name!r}")
+        corpus = self.corpus_path()
+        with self.write_lock():
+            saved = save_document(corpus, file_name, extension, data)
+            path = corpus / saved.name  # as an ingest of the corpus folder names it
+            try:
+                report = self.ingestor().run([path], corpus_root=corpus)
+            except BaseException:
+                saved.unlink(missing_ok=True)
+                raise
+        kept = not report.skipped
+        if not kept:
+            saved.unlink(missing_ok=True)
+        log.info("document %r saved as %s: %s", file_name, saved.name, report.to_json())
+        return AddedDocument(saved.name, report, kept)
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
         """One writer per data dir: a second ingest refuses instead of interleaving writes."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.settings.data_dir / "ingest.lock"), timeout=0)
-
-    def locked(self, lock: FileLock) -> FileLock:
+        lock = FileLock(str(self.settings.data_dir / "ingest.lock"), timeout=0)
         try:
             lock.acquire()
         except Timeout:
@@ -72,7 +140,10 @@ class Dossier:
                 f"another `dossier ingest` is writing to {self.settings.data_dir}; "
                 "try again when it has finished"
             ) from None
-        return lock
+        try:
+            yield
+        finally:
+            lock.release()
 
     @cached_property
     def retriever(self) -> HybridRetriever:

@@ -49,19 +49,13 @@ from telegram.ext import (
 
 from bot import prompts
 from bot import telegram_render as render
-from bot.access import (
-    AccessPolicy,
-    document_extension,
-    protect_token_in_logs,
-    save_document,
-    webhook_secret,
-)
+from bot.access import AccessPolicy, protect_token_in_logs, webhook_secret
 from bot.chat import Conversation
 from bot.errors import DossierError
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import telegram_token
-from index.ingest import IngestReport
+from bot.uploads import document_extension
 
 log = logging.getLogger(__name__)
 
@@ -323,8 +317,7 @@ class DossierBot:
         if not self.policy.is_admin(user.id if user else None):
             await say(context.bot, message, prompts.TG_ADMIN_ONLY)
             return
-        extension = document_extension(document.file_name, document.mime_type)
-        if extension is None:
+        if document_extension(document.file_name, document.mime_type) is None:
             await say(context.bot, message, prompts.TG_DOCUMENT_TYPE)
             return
         if self.policy.document_too_big(document.file_size):
@@ -336,10 +329,11 @@ class DossierBot:
             if self.policy.document_too_big(len(content)):
                 await say(context.bot, message, render.too_big(len(content), settings))
                 return
-            report, name, kept = await asyncio.to_thread(
-                self._ingest_document, document.file_name, extension, content
+            added = await asyncio.to_thread(
+                self.dossier.add_document, document.file_name, content, document.mime_type
             )
-        await send_html(context.bot, message.chat_id, [render.render_ingest(report, name, kept)],
+        await send_html(context.bot, message.chat_id,
+                        [render.render_ingest(added.report, added.name, added.kept)],
                         reply_to=message.message_id)
 
     async def unknown_command(self, update: Update, context: Context) -> None:
@@ -409,24 +403,6 @@ class DossierBot:
         )
         answer = conversation.ask(question)
         return answer, conversation.to_state()
-
-    def _ingest_document(self, file_name: str | None, extension: str,
-                         content: bytes) -> tuple[IngestReport, str, bool]:
-        """Save under a name we make, index it; a file that could not be indexed is removed."""
-        corpus = self.dossier.corpus_path()
-        with self.dossier.locked(self.dossier.write_lock()):
-            saved = save_document(corpus, file_name, extension, content)
-            path = corpus / saved.name  # as `dossier ingest` of the corpus folder names it
-            try:
-                report = self.dossier.ingestor().run([path], corpus_root=corpus)
-            except BaseException:
-                saved.unlink(missing_ok=True)
-                raise
-        kept = not report.skipped
-        if not kept:
-            saved.unlink(missing_ok=True)
-        log.info("document %s saved as %s: %s", file_name, saved.name, report.to_json())
-        return report, saved.name, kept
 
     def _warm_up(self) -> int:
         self.dossier.embedder.encode(["warm up"])

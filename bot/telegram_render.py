@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from bot import prompts
 from bot.access import Verdict
-from bot.errors import DossierError, IndexNotBuilt, IngestLocked, StoreUnavailable
+from bot.errors import DossierError, IndexNotBuilt, StoreUnavailable
+from bot.factory import IngestLocked
 from bot.models import Answer, Citation
 from bot.safety import LINK_LIKE
 from bot.settings import TelegramSettings

@@ -29,7 +29,3 @@ class StoreUnavailable(DossierError):
 
 class EmbeddingModelMismatch(DossierError):
     """The index was built with another embedding model than the one configured."""
-
-
-class IngestLocked(DossierError):
-    """Another ingest is writing to the same index."""

@@ -20,20 +20,14 @@ from conftest import SEED
 from telegram_server import SentMessage, TelegramTestServer
 
 from bot import prompts
-from bot.access import (
-    AccessPolicy,
-    RedactToken,
-    SlidingWindowLimiter,
-    document_extension,
-    safe_document_stem,
-    webhook_secret,
-)
+from bot.access import AccessPolicy, RedactToken, SlidingWindowLimiter, webhook_secret
 from bot.errors import DossierError, StoreUnavailable
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import TelegramSettings, load_settings
 from bot.telegram_app import CONVERSATION_KEY, run
 from bot.telegram_render import render_answer, visible_text
+from bot.uploads import document_extension, safe_document_stem
 from index.embeddings import SentenceEmbeddings
 
 USER, ADMIN, STRANGER = 1001, 2002, 3003
