@@ -42,7 +42,7 @@ from telegram_server import TelegramTestServer  # noqa: E402
 from bot import prompts  # noqa: E402
 from bot.factory import Dossier  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from bot.telegram_app import build_application  # noqa: E402
+from bot.telegram.app import build_application  # noqa: E402
 from index.embeddings import SentenceEmbeddings  # noqa: E402
 
 SEED = ROOT / "corpus" / "mexico-canada-critical-minerals.txt"

@@ -144,7 +144,7 @@ def chat() -> None:
 @app.command(name="bot")
 def run_bot() -> None:
     """Run the Telegram bot (needs TELEGRAM_BOT_TOKEN)."""
-    from bot.telegram_app import run
+    from bot.telegram.app import run
 
     run(_dossier())
 

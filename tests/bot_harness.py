@@ -10,7 +10,7 @@ from typing import Any
 from telegram_server import TelegramTestServer
 
 from bot.factory import Dossier
-from bot.telegram_app import build_application
+from bot.telegram.app import build_application
 
 # A short article an admin uploads in the ingest-by-chat tests.
 SALMON = """---

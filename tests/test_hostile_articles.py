@@ -22,7 +22,7 @@ from bot.models import Answer, ArticleRef, Citation
 from bot.prompts import SYSTEM_PROMPT
 from bot.safety import is_instruction_like
 from bot.settings import load_settings
-from bot.telegram_render import render_answer
+from bot.telegram.render import render_answer
 from index.embeddings import SentenceEmbeddings
 
 pytestmark = pytest.mark.slow

@@ -20,13 +20,13 @@ from conftest import SEED
 from telegram_server import SentMessage, TelegramTestServer
 
 from bot import prompts
-from bot.access import AccessPolicy, RedactToken, SlidingWindowLimiter, webhook_secret
 from bot.errors import DossierError, StoreUnavailable
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import TelegramSettings, load_settings
-from bot.telegram_app import CONVERSATION_KEY, run
-from bot.telegram_render import render_answer, visible_text
+from bot.telegram.access import AccessPolicy, RedactToken, SlidingWindowLimiter, webhook_secret
+from bot.telegram.app import CONVERSATION_KEY, run
+from bot.telegram.render import render_answer, visible_text
 from bot.uploads import document_extension, safe_document_stem
 from index.embeddings import SentenceEmbeddings
 

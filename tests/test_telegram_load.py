@@ -14,7 +14,7 @@ from telegram_server import TelegramTestServer
 
 from bot.factory import Dossier
 from bot.settings import load_settings
-from bot.telegram_app import not_delivered
+from bot.telegram.app import not_delivered
 from index.embeddings import SentenceEmbeddings
 
 sys.path.insert(0, str(PROJECT / "bench"))

@@ -10,8 +10,8 @@ from telegram.constants import ParseMode
 from telegram_server import TelegramTestServer, parse_html, utf16_len
 
 from bot import prompts
-from bot import telegram_render as render
 from bot.models import Answer, ArticleRef, Citation
+from bot.telegram import render
 from index.ingest import IngestReport
 from index.models import Skipped
 from index.store import ArticleRecord

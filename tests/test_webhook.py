@@ -25,10 +25,10 @@ from chroma_server import ChromaServer, free_port
 from conftest import PROJECT, SEED
 from telegram_server import SentMessage, TelegramTestServer
 
-from bot.access import WEBHOOK_SECRET_ENV, webhook_secret
 from bot.factory import Dossier
 from bot.settings import load_settings
-from bot.telegram_app import run
+from bot.telegram.access import WEBHOOK_SECRET_ENV, webhook_secret
+from bot.telegram.app import run
 from index.embeddings import SentenceEmbeddings
 
 pytestmark = pytest.mark.slow

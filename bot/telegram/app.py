@@ -48,13 +48,13 @@ from telegram.ext import (
 )
 
 from bot import prompts
-from bot import telegram_render as render
-from bot.access import AccessPolicy, protect_token_in_logs, webhook_secret
 from bot.chat import Conversation
 from bot.errors import DossierError
 from bot.factory import Dossier
 from bot.models import Answer
 from bot.settings import telegram_token
+from bot.telegram import render
+from bot.telegram.access import AccessPolicy, protect_token_in_logs, webhook_secret
 from bot.uploads import document_extension
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot import prompts
-from bot.access import Verdict
 from bot.errors import DossierError, IndexNotBuilt, StoreUnavailable
 from bot.factory import IngestLocked
 from bot.models import Answer, Citation
 from bot.safety import LINK_LIKE
 from bot.settings import TelegramSettings
+from bot.telegram.access import Verdict
 
 if TYPE_CHECKING:  # types only: rendering needs neither Chroma nor the model
     from index.ingest import IngestReport
