@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from bot.links import text_fragment_link
-from bot.quotes import locate_quote, make_citation, verify_quote
+from bot.quotes import locate_quote, make_citation, text_fragment_link, verify_quote
 from index.models import Article
 
 TEXT = (
