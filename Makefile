@@ -54,7 +54,7 @@ lint: install-dev
 bench: install-dev
 	$(PIP) install --quiet -e ".[dev,bench]" $(QUIET_MIRRORS)
 	@bash scripts/check-no-cuda.sh $(PY)
-	$(PY) bench/run_all.py
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .dossier

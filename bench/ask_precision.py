@@ -5,7 +5,7 @@ built by an ingest of 2,000+ passages with `index.precision = "auto"`), warmed u
 asked each dev question in turn, alternating, each time with the sentence-vector cache
 emptied (a question asked for the first time). Also checks that both give answers.
 
-Usage: python bench/ask_precision.py --data-dir DIR
+Usage: python -m bench.ask_precision --data-dir DIR
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from benchlib import index_arguments, markdown_table, report, timed_ms
-
+from bench.benchlib import index_arguments, markdown_table, report, timed_ms
 from bot.evaluate import load_questions
 from bot.factory import Dossier
 from bot.settings import load_settings

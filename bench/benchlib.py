@@ -42,13 +42,9 @@ __all__ = ["percentile"]
 
 def command_line() -> str:
     """The exact command that reproduces this run, from the project root."""
-    script = Path(sys.argv[0]).resolve()
-    try:
-        shown = script.relative_to(ROOT).as_posix()
-    except ValueError:
-        shown = str(script)
+    module = f"bench.{Path(sys.argv[0]).stem}"  # scripts run as `python -m bench.NAME`
     args = " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return f"cd {ROOT} && HF_HUB_OFFLINE=1 .venv/bin/python {shown} {args}".rstrip()
+    return f"cd {ROOT} && HF_HUB_OFFLINE=1 .venv/bin/python -m {module} {args}".rstrip()
 
 
 def machine() -> dict[str, Any]:

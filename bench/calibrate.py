@@ -1,6 +1,6 @@
 """Calibrate the "not in the articles" threshold on answerable and unanswerable questions.
 
-Usage: python bench/calibrate.py --data-dir DIR --answerable Q.jsonl --unanswerable Q.jsonl
+Usage: python -m bench.calibrate --data-dir DIR --answerable Q.jsonl --unanswerable Q.jsonl
 Prints, for each candidate threshold, precision and recall of "answered" (an answerable
 question answered = true positive; an unanswerable one answered = false positive).
 """
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import extractive
 from bot.factory import Dossier

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
+from bench.benchlib import (
     REALTIMEQA_ARTICLES,
     ROOT,
     PeakRSS,
@@ -21,7 +21,6 @@ from benchlib import (
     report,
     rss_mb,
 )
-
 from bot.factory import Dossier
 from bot.settings import load_settings
 

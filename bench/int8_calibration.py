@@ -9,7 +9,7 @@
 3. Speed on the same 2,048 passages, best of `--rounds` alternating rounds: torch bf16
    autocast, and the int8 model calibrated on 128 passages.
 
-Usage: python bench/int8_calibration.py [--rounds 2]
+Usage: python -m bench.int8_calibration [--rounds 2]
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchlib import markdown_table, report
-from precision import benchmark_passages
 
 import index.int8
+from bench.benchlib import markdown_table, report
+from bench.precision import benchmark_passages
 from index.embeddings import SentenceEmbeddings
 from index.int8 import Int8Encoder
 

@@ -7,7 +7,7 @@ settings, with and without question dates, on that index and on a torch bf16 ind
 corpus: the one given (`--bf16-data-dir`, built with `index.precision = "bf16"`), else
 one ingested here after the int8 one (timed too: the two ingests are then one run).
 
-Usage: python bench/int8_quality.py [--bf16-data-dir DIR]
+Usage: python -m bench.int8_quality [--bf16-data-dir DIR]
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import REALTIMEQA_ARTICLES, REALTIMEQA_DEV, markdown_table, report
-from levers import NO_DATES, measure
-
+from bench.benchlib import REALTIMEQA_ARTICLES, REALTIMEQA_DEV, markdown_table, report
+from bench.levers import NO_DATES, measure
 from bot.evaluate import load_questions
 from bot.factory import Dossier
 from bot.settings import load_settings

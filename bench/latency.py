@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
+from bench.benchlib import (
     REALTIMEQA_ARTICLES,
     REALTIMEQA_DEV,
     RESULTS,
@@ -26,7 +26,6 @@ from benchlib import (
     rss_mb,
     timed_ms,
 )
-
 from bot.evaluate import load_questions
 from bot.factory import Dossier
 from bot.settings import load_settings

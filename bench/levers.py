@@ -5,8 +5,8 @@ the figures are what `dossier eval` would give with those settings. The dev set 
 scored in two halves (even and odd lines): a lever is kept only when it helps on both,
 since 84 questions carry about ±0.05 of noise.
 
-Usage: python bench/levers.py --data-dir DIR [--questions Q.jsonl]
-(DIR: an index of the realtimeqa articles, e.g. from `bench/ingest_bench.py --keep DIR`).
+Usage: python -m bench.levers --data-dir DIR [--questions Q.jsonl]
+(DIR: an index of the realtimeqa articles, e.g. from `python -m bench.ingest_bench --keep DIR`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchlib import index_arguments, markdown_table, report
-
+from bench.benchlib import index_arguments, markdown_table, report
 from bot.evaluate import first_gold_rank, load_questions
 from bot.factory import Dossier
 from bot.retrieval import HybridRetriever

@@ -11,7 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on these machines
 
 import matplotlib.pyplot as plt
-from benchlib import BENCH, RESULTS, command_line
+
+from bench.benchlib import BENCH, RESULTS, command_line
 
 
 def _load(name: str) -> dict[str, Any] | None:

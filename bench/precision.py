@@ -9,7 +9,7 @@ alone). All exported here from the bundled weights, offline. The same benchmark 
 several alternating rounds, so machine noise hits all alike. Agreement is the cosine
 between each passage's vector and its fp32 vector.
 
-Usage: python bench/precision.py [--passages 512] [--rounds 3]
+Usage: python -m bench.precision [--passages 512] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchlib import REALTIMEQA_ARTICLES, ROOT, markdown_table, report
 
+from bench.benchlib import REALTIMEQA_ARTICLES, ROOT, markdown_table, report
 from index.articles_jsonl import iter_jsonl_articles
 from index.chunking import chunk_article, embedding_text
 from index.embeddings import SentenceEmbeddings, bundled_model_path

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
+from bench.benchlib import (
     REALTIMEQA_ARTICLES,
     REALTIMEQA_DEV,
     RESULTS,
@@ -30,7 +30,6 @@ from benchlib import (
     report,
     timed_ms,
 )
-
 from bot.evaluate import first_gold_rank, load_questions
 from bot.timeliness import Timeliness, parse_day
 

@@ -9,11 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import BENCH, ROOT, command_line
+from bench.benchlib import ROOT, command_line
 
 
 def step(script: str, *args: str) -> None:
-    command = [sys.executable, str(BENCH / script), *args]
+    command = [sys.executable, "-m", f"bench.{Path(script).stem}", *args]
     print(f"\n=== {script} {' '.join(args)}", flush=True)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
+from bench.benchlib import (
     NEWS_SCALE,
     ROOT,
     PeakRSS,

@@ -7,8 +7,8 @@ real extractive answerer over the seed article. sendMessage fails with 5xx (500/
 the bot's answer (p50/p95/p99), lost and duplicated answers, error replies, and whether every
 chat got its answers in the order it asked.
 
-    .venv/bin/python bench/telegram_load.py --users 100
-    .venv/bin/python bench/telegram_load.py --users 1000 --budget-s 900
+    .venv/bin/python -m bench.telegram_load --users 100
+    .venv/bin/python -m bench.telegram_load --users 1000 --budget-s 900
 
 The test server runs in this process (its own thread and loop), so its work shares the two
 cores with the bot's: the figures are a floor for a bot talking to the real Telegram.
@@ -21,7 +21,6 @@ import asyncio
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -35,15 +34,13 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the Bot API test server lives with the tests
-
-from telegram_server import TelegramTestServer  # noqa: E402
 
 from bot import prompts  # noqa: E402
 from bot.factory import Dossier  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.telegram.app import build_application  # noqa: E402
 from index.embeddings import SentenceEmbeddings  # noqa: E402
+from tests.support.telegram_server import TelegramTestServer  # noqa: E402
 
 SEED = ROOT / "corpus" / "mexico-canada-critical-minerals.txt"
 FIRST_USER = 500_000
@@ -240,7 +237,7 @@ def main() -> None:
                         help="Stop waiting for answers after this long.")
     args = parser.parse_args()
 
-    from benchlib import PeakRSS, markdown_table, report  # psutil: only the script needs it
+    from bench.benchlib import PeakRSS, markdown_table, report  # psutil: only the script needs it
 
     with tempfile.TemporaryDirectory(prefix="telegram-load-") as folder:
         corpus, data = ingest_seed(Path(folder))

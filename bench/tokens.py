@@ -4,7 +4,7 @@ Embedding time is proportional to word pieces, so this says how much of an inges
 difference can come from splitting (overlap, chrome, context) rather than from the model.
 Also times Dossier's reading + cleaning and chunking of the corpus (no model, no store).
 
-Usage: python bench/tokens.py [--corpus ARTICLES.jsonl.gz]
+Usage: python -m bench.tokens [--corpus ARTICLES.jsonl.gz]
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from benchlib import REALTIMEQA_ARTICLES, markdown_table, read_jsonl, report
-
+from bench.benchlib import REALTIMEQA_ARTICLES, markdown_table, read_jsonl, report
 from index.articles_jsonl import iter_jsonl_articles
 from index.chunking import chunk_article, embedding_text
 from index.embeddings import SentenceEmbeddings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -287,8 +286,3 @@ def _page_offsets(page_count: int, starts: dict[int, int], end: int) -> tuple[in
         offsets.append(following)
     return tuple(reversed(offsets))
 
-
-if __name__ == "__main__":
-    from index.chrome_report import main
-
-    sys.exit(main(sys.argv[1:]))

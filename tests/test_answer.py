@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT
-from llm_server import ScriptedLLMServer, prompt_text
 
 from bot.factory import Dossier
 from bot.prompts import CANNOT_ANSWER
 from bot.quotes import verify_quote
 from bot.settings import Settings, load_settings
 from index.embeddings import SentenceEmbeddings
+from tests.support import PROJECT
+from tests.support.llm_server import ScriptedLLMServer, prompt_text
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,11 @@ import gzip
 import json
 
 import pytest
-from conftest import REALTIMEQA
 
 from bot.factory import Dossier
 from bot.settings import load_settings
 from index.embeddings import SentenceEmbeddings
+from tests.support import REALTIMEQA
 
 pytestmark = pytest.mark.slow
 

@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SEED
-from llm_server import ScriptedLLMServer, prompt_text
 
 from bot.chat import Conversation
 from bot.factory import Dossier
 from bot.settings import load_settings
 from index.embeddings import SentenceEmbeddings
+from tests.support import SEED
+from tests.support.llm_server import ScriptedLLMServer, prompt_text
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import chromadb
 import pytest
-from chroma_fixtures import chroma_server  # noqa: F401 - a fixture, used by name
-from chroma_server import ChromaServer, ChromaServerError
+
+from tests.support.chroma_fixtures import chroma_server  # noqa: F401 - a fixture, used by name
+from tests.support.chroma_server import ChromaServer, ChromaServerError
 
 pytestmark = pytest.mark.slow
 

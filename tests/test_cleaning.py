@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.chrome_report import is_known_chrome, measure
+from bench.chrome_report import is_known_chrome, measure
 from index.cleaning import (
     Paragraph,
     clean_article_text,

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SEED
+
+from tests.support import SEED
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """One writer per data dir, and a `dossier ingest` SIGKILLed at any store write recovers.
 
 The CLI runs for real, in subprocesses. FakeEmbeddings cannot be handed to another process,
-so this module is also the subprocess's entry point (`python tests/test_crash_safety.py
+so this module is also the subprocess's entry point (`python -m tests.test_crash_safety
 ARGS`, see `_dossier_with_fake_embeddings`): the real `bot.cli.main()`, with the embedder
 swapped where the factory builds it and, on request, a SIGKILL of itself (or a pause) right
 after its Nth store write. The hooks live here, so no test-only switch ships in the product,
@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
+ENTRY = [sys.executable, "-m", "tests.test_crash_safety"]  # this module, in a subprocess
 
 # Read by the subprocess entry point only (not DOSSIER_*: those are settings).
 KILL_AFTER = "CRASH_TEST_KILL_AFTER_WRITES"
@@ -50,13 +51,13 @@ def _dossier_with_fake_embeddings() -> None:
     import atexit
 
     from chromadb.api.models.Collection import Collection
-    from conftest import FakeEmbeddings
 
     import bot.cli
     import bot.factory
     import index.ingest
     from index.keyword import KeywordIndex
     from index.store import PassageStore
+    from tests.support.fakes import FakeEmbeddings
 
     kill_after = int(os.environ.get(KILL_AFTER, "0"))
     pause_after = int(os.environ.get(PAUSE_AFTER, "0"))
@@ -133,7 +134,7 @@ def _fake_cli(args: list[str], data_dir: Path, **hooks: str) -> Run:
     """Run `dossier ARGS` (FakeEmbeddings) in data_dir's parent to its end, or its SIGKILL."""
     notes = _notes_file(data_dir)
     done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=300,
+        [*ENTRY, *args], capture_output=True, text=True, timeout=300,
         env=_env(data_dir, **{NOTES_FILE: str(notes)}, **hooks), cwd=data_dir.parent,
     )
     return Run(done.returncode, done.stdout, done.stderr, _read_notes(notes))
@@ -229,10 +230,9 @@ class IndexState:
 
 
 def _dossier(data_dir: Path) -> Any:
-    from conftest import FakeEmbeddings
-
     from bot.factory import Dossier
     from bot.settings import load_settings
+    from tests.support.fakes import FakeEmbeddings
 
     return Dossier(load_settings(data_dir=data_dir), embedder=FakeEmbeddings())
 
@@ -320,7 +320,7 @@ def test_a_second_ingest_while_one_is_writing_is_refused(ram_dir: Path) -> None:
     notes, resume = _notes_file(data_dir), ram_dir / "resume"
     env = _env(data_dir, **{NOTES_FILE: str(notes), PAUSE_AFTER: "5", RESUME_FILE: str(resume)})
     first = subprocess.Popen(
-        [sys.executable, __file__, "ingest", str(corpus), "--json"], env=env, cwd=ram_dir,
+        [*ENTRY, "ingest", str(corpus), "--json"], env=env, cwd=ram_dir,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -403,5 +403,4 @@ def test_ingest_killed_at_any_store_write_recovers_to_a_clean_build(ram_dir: Pat
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(PROJECT))
     _dossier_with_fake_embeddings()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT
 
 from bot.errors import BadQuestions
 from bot.evaluate import (
@@ -31,6 +30,7 @@ from bot.settings import load_settings
 from index.embeddings import SentenceEmbeddings
 from index.models import Article
 from index.store import StoredPassage
+from tests.support import PROJECT
 
 # --- metric arithmetic, on fakes whose ranks and quotes are set by hand -------------------
 

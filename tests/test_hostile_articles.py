@@ -12,10 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_harness import running_bot
-from conftest import SEED
-from llm_server import ScriptedLLMServer, prompt_text
-from telegram_server import TelegramTestServer, render_text
 
 from bot.factory import Dossier
 from bot.models import Answer, ArticleRef, Citation
@@ -24,6 +20,10 @@ from bot.safety import is_instruction_like
 from bot.settings import load_settings
 from bot.telegram.render import render_answer
 from index.embeddings import SentenceEmbeddings
+from tests.support import SEED
+from tests.support.bot_harness import running_bot
+from tests.support.llm_server import ScriptedLLMServer, prompt_text
+from tests.support.telegram_server import TelegramTestServer, render_text
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REALTIMEQA, SEED, FakeEmbeddings
 
 from bot.factory import Dossier
 from bot.settings import load_settings
@@ -18,6 +17,8 @@ from index.embeddings import SentenceEmbeddings
 from index.ingest import Ingestor
 from index.loaders import iter_articles
 from index.models import Article
+from tests.support import REALTIMEQA, SEED
+from tests.support.fakes import FakeEmbeddings
 
 STORY = "Storms hit the coast on Monday. Rain fell for three days.\n\nFlood warnings stayed."
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import PROJECT, SEED
 
 from bot.factory import Dossier
 from bot.settings import load_settings
@@ -19,6 +18,7 @@ from index.chunking import chunk_article
 from index.embeddings import SentenceEmbeddings
 from index.int8 import INFO_FILE, MODEL_FILE, Int8Encoder, Int8Unavailable, Tokenize
 from index.loaders import load_file
+from tests.support import PROJECT, SEED
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,9 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
-from llm_server import ScriptedLLMServer, last_user_text, prompt_text
 from pydantic import SecretStr
+
+from tests.support.llm_server import ScriptedLLMServer, last_user_text, prompt_text
 
 
 @pytest.fixture

@@ -13,14 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from chroma_server import ChromaServer, free_port
-from conftest import PROJECT, FakeEmbeddings
 
 from bot.factory import Dossier
 from bot.settings import load_settings
 from index.embeddings import SentenceEmbeddings
 from index.errors import StoreUnavailable
 from index.keyword import KeywordIndex
+from tests.support import PROJECT
+from tests.support.chroma_server import ChromaServer, free_port
+from tests.support.fakes import FakeEmbeddings
 
 pytestmark = pytest.mark.slow
 

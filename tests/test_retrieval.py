@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from conftest import FakeEmbeddings
-
 from bot.retrieval import HybridRetriever
 from bot.timeliness import Timeliness
 from index.chunking import chunk_article
 from index.models import Article
 from index.store import PassageStore, make_client
+from tests.support.fakes import FakeEmbeddings
 
 
 def _retriever(

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chroma_server import ChromaServer
-from conftest import PROJECT, SEED, FakeEmbeddings
 
 from bot.factory import Dossier
 from bot.settings import load_settings
@@ -22,6 +20,9 @@ from index.embeddings import SentenceEmbeddings
 from index.errors import EmbeddingModelMismatch
 from index.keyword import KeywordIndex
 from index.models import Article
+from tests.support import PROJECT, SEED
+from tests.support.chroma_server import ChromaServer
+from tests.support.fakes import FakeEmbeddings
 
 pytestmark = pytest.mark.slow
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbeddings
 
 from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
 from index.keyword import KeywordIndex
 from index.models import Article
 from index.store import PassageStore, make_client
+from tests.support.fakes import FakeEmbeddings
 
 
 def _store(tmp_path: Path, model: str = "fake-hash-embeddings") -> PassageStore:

@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_harness import SALMON, running_bot
-from conftest import SEED
-from telegram_server import SentMessage, TelegramTestServer
 
 from bot import prompts
 from bot.errors import DossierError, StoreUnavailable
@@ -29,6 +26,9 @@ from bot.telegram.app import CONVERSATION_KEY, run
 from bot.telegram.render import render_answer, visible_text
 from bot.uploads import document_extension, safe_document_stem
 from index.embeddings import SentenceEmbeddings
+from tests.support import SEED
+from tests.support.bot_harness import SALMON, running_bot
+from tests.support.telegram_server import SentMessage, TelegramTestServer
 
 USER, ADMIN, STRANGER = 1001, 2002, 3003
 GROUP = -1001000000001

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROJECT
 from telegram.error import BadRequest, NetworkError, TimedOut
-from telegram_server import TelegramTestServer
 
+from bench.telegram_load import ingest_seed, inject_faults, run_load
 from bot.factory import Dossier
 from bot.settings import load_settings
 from bot.telegram.app import not_delivered
 from index.embeddings import SentenceEmbeddings
-
-sys.path.insert(0, str(PROJECT / "bench"))
-from telegram_load import ingest_seed, inject_faults, run_load
+from tests.support.telegram_server import TelegramTestServer
 
 USERS, QUESTIONS_EACH = 20, 3
 

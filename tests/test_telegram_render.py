@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from telegram import Bot
 from telegram.constants import ParseMode
-from telegram_server import TelegramTestServer, parse_html, utf16_len
 
 from bot import prompts
 from bot.models import Answer, ArticleRef, Citation
@@ -15,6 +14,7 @@ from bot.telegram import render
 from index.ingest import IngestReport
 from index.models import Skipped
 from index.store import ArticleRecord
+from tests.support.telegram_server import TelegramTestServer, parse_html, utf16_len
 
 USER = 1001
 HOSTILE = 'Tags <b> & </a> <script>alert("x")</script> a&amp;b 1 < 2 > 0 😀'

@@ -20,16 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
-from bot_harness import SALMON
-from chroma_server import ChromaServer, free_port
-from conftest import PROJECT, SEED
-from telegram_server import SentMessage, TelegramTestServer
 
 from bot.factory import Dossier
 from bot.settings import load_settings
 from bot.telegram.access import WEBHOOK_SECRET_ENV, webhook_secret
 from bot.telegram.app import run
 from index.embeddings import SentenceEmbeddings
+from tests.support import PROJECT, SEED
+from tests.support.bot_harness import SALMON
+from tests.support.chroma_server import ChromaServer, free_port
+from tests.support.telegram_server import SentMessage, TelegramTestServer
 
 pytestmark = pytest.mark.slow
 

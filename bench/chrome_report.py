@@ -6,6 +6,7 @@ import argparse
 import gzip
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,8 +93,8 @@ def _read_records(path: Path) -> list[dict[str, str]]:
 
 
 def main(argv: Sequence[str]) -> int:
-    """`python -m index.cleaning --report PATH [--limit N] [--show]`."""
-    parser = argparse.ArgumentParser(prog="python -m index.cleaning")
+    """`python -m bench.chrome_report --report PATH [--limit N] [--show]`."""
+    parser = argparse.ArgumentParser(prog="python -m bench.chrome_report")
     parser.add_argument("--report", type=Path, required=True, help="articles JSONL (.gz)")
     parser.add_argument("--limit", type=int, default=50)
     parser.add_argument("--show", action="store_true", help="list remaining and dropped lines")
@@ -110,3 +111,7 @@ def main(argv: Sequence[str]) -> int:
         for line in count.dropped_unknown:
             print(f"DROPPED    {line[:160]}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from telegram_server import TelegramTestServer
-
 from bot.factory import Dossier
 from bot.telegram.app import build_application
+from tests.support.telegram_server import TelegramTestServer
 
 # A short article an admin uploads in the ingest-by-chat tests.
 SALMON = """---

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from chroma_server import ChromaServer
+
+from tests.support.chroma_server import ChromaServer
 
 
 @pytest.fixture(scope="session")
