@@ -19,7 +19,12 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from tests.support.telegram_server import TelegramTestServer, parse_html, parse_markdown_v2, utf16_len
+from tests.support.telegram_server import (
+    TelegramTestServer,
+    parse_html,
+    parse_markdown_v2,
+    utf16_len,
+)
 
 USER = 1001
 
@@ -102,7 +107,8 @@ async def test_token_never_logged(
     async with aiohttp.ClientSession() as http:
         await http.post(f"{server.base_url}{server.token}/nope")
         await http.post(f"{server.base_url}1:bad/getMe")
-    own = [r for r in caplog.records if r.name.startswith(("tests.support.telegram_server", "aiohttp"))]
+    ours = ("tests.support.telegram_server", "aiohttp")
+    own = [r for r in caplog.records if r.name.startswith(ours)]
     assert any("sendMessage" in r.getMessage() for r in own)
     assert all(server.token not in r.getMessage() for r in own)
 
