@@ -1,0 +1,127 @@
+"""Phrases of the kind a question asks for (a name, a date, a number, a place) in a sentence."""
+
+from __future__ import annotations
+
+import re
+
+from bot.question import AnswerKind, Question
+from index.keyword import tokenize
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_WEEKDAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_TIME = re.compile(
+    rf"\b(?:{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|\d{{1,2}}\s+{_MONTHS}"
+    rf"(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{4}}|(?:in|since|by|until|from|before|after|"
+    rf"during)\s+(?:the\s+)?(?:1[89]|20)\d\d(?:s)?|(?:1[89]|20)\d\d|{_WEEKDAYS}|"
+    r"\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am|pm)|(?:next|last|this)\s+(?:week|month|year|"
+    r"spring|summer|fall|autumn|winter)|(?:early|mid|late)[ -](?:\d{4}|" + _MONTHS + r"))\b"
+)
+_NUMBER_WORDS = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|"
+    r"thousands?|millions?|billions?|half|a third|a quarter)"
+)
+_QUANTITY = re.compile(
+    r"(?:[$€£¥]\s?)?\b\d[\d,.]*(?:\s?(?:%|percent|per cent|million|billion|trillion|"
+    r"thousand|hundred|[a-zA-Z]+))?|\b" + _NUMBER_WORDS + r"(?:\s+(?:percent|million|"
+    r"billion|thousand|hundred|[a-z]+))?\b"
+)
+# A run of capitalised words, with the small words names contain ("Bank of England").
+_NAME = re.compile(
+    r"\b[A-Z][\w'’.-]*[\w](?:(?:\s+(?:of|de|la|the|von|van|and|&|for|al|bin|del|du))?"
+    r"\s+[A-Z][\w'’.-]*[\w])*"
+)
+_PLACE_CUE = re.compile(r"\b(?:in|at|from|near|across|outside|inside|to|of)\s+$")
+# Capitalised words that are not names wherever they stand.
+_NOT_NAMES = frozenset({
+    "The", "A", "An", "This", "That", "These", "Those", "It", "Its", "He", "She", "They",
+    "We", "I", "You", "His", "Her", "Their", "Our", "But", "And", "Or", "If", "When", "Where",
+    "While", "After", "Before", "Since", "As", "At", "In", "On", "Of", "For", "From", "By",
+    "With", "Without", "To", "Mr", "Mrs", "Ms", "Dr", "CNN", "AP", "Reuters", "AFP", "Getty",
+    "Images", "Photo", "Video", "Read", "More", "Sign", "Click", "Here",
+})
+_REASON = re.compile(
+    r"\b(?:because|due to|owing to|as a result|caused by|after|amid|over concerns|in order to|"
+    r"so that|since|blamed|led to|citing|thanks to)\b",
+    re.IGNORECASE,
+)
+
+
+def asked_for(question: Question, sentence: str) -> tuple[int, int] | None:
+    """The span of the first phrase in `sentence` of the kind `question` asks for, made of
+    words the question does not already hold; None when there is none (or the kind has no
+    phrase: "what" and "why" questions)."""
+    known = set(tokenize([question.text])[0])
+    for start, end in _spans(question.kind, question.target, sentence):
+        words = tokenize([sentence[start:end]])[0]
+        if words and not set(words) <= known:
+            return start, end
+    return None
+
+
+def gives_reason(sentence: str) -> bool:
+    """Whether a sentence states a cause or purpose (what a "why" question asks)."""
+    return bool(_REASON.search(sentence))
+
+
+def _spans(kind: AnswerKind, target: str | None, sentence: str) -> list[tuple[int, int]]:
+    if kind == "time":
+        return [m.span() for m in _TIME.finditer(sentence)]
+    if kind == "quantity":
+        return [m.span() for m in _QUANTITY.finditer(sentence) if _has_number(m.group(0))]
+    if kind in ("person", "named", "place"):
+        names = [_trimmed(sentence, *m.span()) for m in _NAME.finditer(sentence)
+                 if _is_name(sentence, *m.span())]
+        if kind == "place":
+            cued = [s for s in names if _PLACE_CUE.search(sentence[max(0, s[0] - 12) : s[0]])]
+            return cued or names
+        if kind == "named" and target:
+            return _named_target(sentence, target, names)
+        return names
+    return []
+
+
+def _trimmed(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """A name's span without a leading article and a trailing possessive."""
+    lead = re.match(r"(?:The|A|An)\s+", sentence[start:end])
+    if lead and end - start > lead.end():
+        start += lead.end()
+    for suffix in ("'s", "’s"):
+        if sentence[start:end].endswith(suffix):
+            end -= len(suffix)
+    return start, end
+
+
+def _has_number(text: str) -> bool:
+    return any(ch.isdigit() for ch in text) or bool(re.search(_NUMBER_WORDS, text, re.I))
+
+
+def _is_name(sentence: str, start: int, end: int) -> bool:
+    words = sentence[start:end].split()
+    if all(w.strip(".,'’") in _NOT_NAMES for w in words):
+        return False
+    # A lone capitalised word opening the sentence is most often just a capital letter.
+    return not (start == 0 and len(words) == 1)
+
+
+def _named_target(sentence: str, target: str, names: list[tuple[int, int]]
+                  ) -> list[tuple[int, int]]:
+    """For "which diet…": a name right before the noun ("the Mediterranean diet") or right
+    after it ("meal kit service Daily Harvest"). A name elsewhere in the sentence may be
+    anything: better no phrase than a wrong one."""
+    noun = re.compile(re.escape(target[:-1] if target.endswith("s") else target) + r"\w*",
+                      re.IGNORECASE)
+    spans = []
+    for start, end in names:
+        after = re.match(r"\s+", sentence[end:])
+        gap = after.end() if after else 0
+        tail = noun.match(sentence, end + gap)
+        if tail is not None:
+            spans.append((start, tail.end()))
+            continue
+        before = re.search(r"\b" + noun.pattern + r"\s+$", sentence[:start], re.IGNORECASE)
+        if before is not None:
+            spans.append((start, end))
+    return spans
