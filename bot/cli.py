@@ -116,12 +116,16 @@ def ask(
 
 
 @app.command()
-def chat() -> None:
+def chat(
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One question per input line, one `ask --json` object per line.",
+    )] = False,
+) -> None:
     """A conversation in the terminal; reads one question per line when piped."""
     from bot.terminal import render_answer
 
     conversation = _dossier().conversation()
-    interactive = sys.stdin.isatty()
+    interactive = sys.stdin.isatty() and not as_json
     if interactive:
         console.print("Ask about the articles (empty line or Ctrl-D to quit).", style="dim")
     while True:
@@ -135,6 +139,10 @@ def chat() -> None:
         if not question:
             if interactive:
                 break
+            continue
+        if as_json:
+            _print_json(conversation.ask(question).to_json())
+            sys.stdout.flush()  # a script reads each answer before it sends the next line
             continue
         if not interactive:
             console.print(f"? {question}", style="bold", markup=False, highlight=False)
