@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from datetime import date
+from functools import cached_property
 
 from langchain_core.language_models import BaseChatModel
 
-from bot import extractive, llm
+from bot import extractive, llm, prompts
 from bot.errors import LLMUnavailable
-from bot.models import Answer, Mode
+from bot.language import is_english
+from bot.models import Answer, FollowUp, Mode
 from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
+from bot.question import Question, SmallTalk, analyse
+from bot.reader import Reader
 from bot.retrieval import HybridRetriever, Retrieved
-from bot.settings import AnswerSettings
+from bot.settings import AnswerSettings, ReaderSettings
 from index.embeddings import SentenceEmbeddings
+from index.keyword import tokenize
 from index.models import Article
+from index.store import PassageStore
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +43,14 @@ class Answerer:
         embedder: SentenceEmbeddings,
         settings: AnswerSettings,
         *,
+        reader_settings: ReaderSettings | None = None,
         chat_model: BaseChatModel | None = None,
         llm_timeout_s: float = 30.0,
     ) -> None:
         self.retriever = retriever
         self.embedder = embedder
         self.settings = settings
+        self.reader_settings = reader_settings or ReaderSettings()
         self.chat_model = chat_model
         self.llm_timeout_s = llm_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
@@ -49,31 +59,85 @@ class Answerer:
     def mode(self) -> Mode:
         return "llm" if self.chat_model is not None else "extractive"
 
-    def ask(self, question: str, *, context: str = "", as_of: date | None = None) -> Answer:
-        """Answer `question` asked on `as_of` (default: today); `context` (a previous
-        question and its quotes) steers a follow-up's retrieval without changing what is
-        asked."""
-        question = question.strip()
-        query = f"{question}\n{context}" if context else question
-        retrieved = self.retriever.retrieve(query, as_of=as_of)
-        articles = self.retriever.store.get_articles([r.passage.article_id for r in retrieved])
-        found = extractive.extract(
-            question, retrieved, articles, self.embedder,
-            max_quotes=self.settings.max_quotes, context=context,
-        )
-        covered = (
-            bool(found.citations)
-            and found.relevance >= self.settings.min_relevance
-            and found.coverage >= self.settings.min_coverage
-        )
-        if not covered:
-            return Answer(question, CANNOT_ANSWER, self.mode, False)
+    @cached_property
+    def reader(self) -> Reader:
+        return Reader(self.reader_settings, lambda terms: self.store.keyword_index().idf(terms))
+
+    @property
+    def store(self) -> PassageStore:
+        return self.retriever.store
+
+    def ask(self, question: str | Question, *, follow_up: FollowUp | None = None,
+            as_of: date | None = None) -> Answer:
+        """Answer `question` asked on `as_of` (default: today). A `follow_up` (the previous
+        question, its quotes and articles) steers retrieval to the previous answer's
+        articles, unless the question names a new subject."""
+        asked = question if isinstance(question, Question) else analyse(question)
+        if asked.small_talk is not None:
+            return Answer(asked.text, self.small_talk_line(asked.small_talk), self.mode, False)
+        for retrieved, context in self._attempts(asked, follow_up, as_of):
+            articles = self.store.get_articles([r.passage.article_id for r in retrieved])
+            found = extractive.extract(
+                asked, retrieved, articles, self.embedder, self.reader,
+                max_quotes=self.settings.max_quotes, context=context, as_of=as_of,
+            )
+            if found.answers:
+                break
+        else:
+            return Answer(asked.text, self._not_covered(asked), self.mode, False)
         quoted = Answer(
-            question, extractive.compose(found.citations), "extractive", True, found.citations
+            asked.text, extractive.compose(found.citations, found.asked_phrase), "extractive",
+            True, found.citations,
         )
         if self.chat_model is None:
             return quoted
-        return self._llm_answer(question, retrieved, articles, quoted)
+        return self._llm_answer(asked.text, retrieved, articles, quoted)
+
+    def retrieve(self, question: Question, *, follow_up: FollowUp | None = None,
+                 as_of: date | None = None, k: int | None = None,
+                 ) -> tuple[list[Retrieved], str]:
+        """The passages answered from first, and the context text that steered them (a
+        follow-up's previous question and quotes; "" for a question that stands alone)."""
+        return next(self._attempts(question, follow_up, as_of, k))
+
+    def _attempts(self, question: Question, follow_up: FollowUp | None,
+                  as_of: date | None, k: int | None = None,
+                  ) -> Iterator[tuple[list[Retrieved], str]]:
+        """Where to look for the answer, in order. A follow-up looks in the previous
+        answer's articles first, then everywhere with the previous question as context;
+        a question that stands alone, or names a new subject, looks everywhere."""
+        if follow_up is None or self._new_subject(question, follow_up):
+            yield self.retriever.retrieve(question.text, k, as_of=as_of), ""
+            return
+        context = follow_up.context
+        query = f"{question.text}\n{context}"
+        preferred = [
+            r for r in self.retriever.retrieve(query, k, as_of=as_of, prefer=follow_up.articles)
+            if r.passage.article_id in follow_up.articles
+        ]
+        if preferred:
+            yield [replace(r, rank=rank) for rank, r in enumerate(preferred)], context
+        yield self.retriever.retrieve(query, k, as_of=as_of), context
+
+    def small_talk_line(self, kind: SmallTalk) -> str:
+        count = len(self.store.records())
+        return prompts.SMALL_TALK[kind].format(count=count, s="" if count == 1 else "s")
+
+    def _new_subject(self, question: Question, follow_up: FollowUp) -> bool:
+        """Whether a follow-up names what the previous answer's articles never mention:
+        "what about Liz Cheney?" after an answer about Kansas starts afresh."""
+        previous = self.store.get_articles(list(follow_up.articles))
+        texts = " ".join(f"{a.title}\n{a.text}" for a in previous.values()).casefold()
+        if not texts:
+            return True
+        if question.names:
+            return any(name.casefold() not in texts for name in question.names)
+        words = set(tokenize([texts])[0])
+        return bool(question.terms) and not any(t in words for t in question.terms)
+
+    def _not_covered(self, question: Question) -> str:
+        """"Not covered", or, for a question in another language, why that may be."""
+        return prompts.CANNOT_ANSWER if is_english(question.text) else prompts.NOT_ENGLISH
 
     def _llm_answer(
         self,

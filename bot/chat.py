@@ -2,39 +2,37 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from bot import llm
 from bot.answer import Answerer
-from bot.models import Answer
+from bot.models import Answer, FollowUp
+from bot.question import Question, analyse
 
-# Words that point back at something said before ("which of them ...", "why did it ...").
-_BACK_REFERENCE = re.compile(
-    r"\b(it|its|they|them|their|theirs|this|that|these|those|he|she|him|her|his|"
-    r"the same|such|which one|which ones|what else|more|also|another|other|others)\b",
-    re.IGNORECASE,
-)
-_FOLLOW_UP_MAX_WORDS = 12
 _CONTEXT_QUOTES = 2
 
 
 @dataclass
 class Turn:
-    """A question asked in the chat and the answer it got (quotes kept for context)."""
+    """A question asked in the chat, the answer it got, and (for follow-ups) its quotes
+    and the articles they came from."""
 
     question: str
     answer: str
     quotes: list[str] = field(default_factory=list)
+    articles: list[str] = field(default_factory=list)
 
 
 class Conversation:
     """History for one chat, shared by the terminal chat and Telegram.
 
-    A follow-up is asked with context: in LLM mode the model condenses the history into a
-    standalone question; in extractive mode the previous question and its quotes steer
-    retrieval while the sentences are still scored against what was asked now.
+    A follow-up ("which of them…", "and where did he…", "what about Canada?") stays with
+    the articles of the previous answer unless it names a new subject: the previous
+    question and quotes steer retrieval and those articles weigh more, while sentences are
+    still scored against what was asked now. In LLM mode the model also condenses the
+    history into a standalone question.
     """
 
     def __init__(self, answerer: Answerer, *, history_turns: int = 6,
@@ -43,30 +41,31 @@ class Conversation:
         self.history_turns = history_turns
         self.turns: list[Turn] = list(turns or [])
 
-    def is_follow_up(self, question: str) -> bool:
-        if not self.turns:
-            return False
-        return (
-            bool(_BACK_REFERENCE.search(question))
-            and len(question.split()) <= _FOLLOW_UP_MAX_WORDS
-        )
+    def is_follow_up(self, question: str | Question) -> bool:
+        asked = question if isinstance(question, Question) else analyse(question)
+        return bool(self.turns) and asked.points_back
 
-    def ask(self, question: str) -> Answer:
-        question = question.strip()
-        previous = self.turns[-1] if self.turns else None
-        if previous is not None and self.is_follow_up(question):
-            model = self.answerer.chat_model
-            if model is not None:
-                history = [(t.question, t.answer) for t in self.turns]
-                standalone = llm.condense(model, history, question)
-                answer = self.answerer.ask(standalone)
-                answer.question = question
-            else:
-                context = " ".join([previous.question, *previous.quotes[:_CONTEXT_QUOTES]])
-                answer = self.answerer.ask(question, context=context)
+    def follow_up(self, question: Question) -> FollowUp | None:
+        """What `question` follows up, when it does."""
+        if not self.is_follow_up(question):
+            return None
+        previous = self.turns[-1]
+        return FollowUp(previous.question, tuple(previous.quotes[:_CONTEXT_QUOTES]),
+                        tuple(previous.articles))
+
+    def ask(self, question: str, *, as_of: date | None = None) -> Answer:
+        """Answer `question` in this conversation (asked on `as_of`, default today)."""
+        asked = analyse(question)
+        follow_up = self.follow_up(asked)
+        model = self.answerer.chat_model
+        if follow_up is not None and model is not None:
+            history = [(t.question, t.answer) for t in self.turns]
+            standalone = llm.condense(model, history, asked.text)
+            answer = self.answerer.ask(standalone, follow_up=follow_up, as_of=as_of)
+            answer.question = asked.text
         else:
-            answer = self.answerer.ask(question)
-        self._remember(question, answer)
+            answer = self.answerer.ask(asked, follow_up=follow_up, as_of=as_of)
+        self._remember(asked.text, answer)
         return answer
 
     def reset(self) -> None:
@@ -74,19 +73,21 @@ class Conversation:
 
     def _remember(self, question: str, answer: Answer) -> None:
         if not answer.answered:
-            return  # a miss is no context for "and what about them?"
-        self.turns.append(Turn(question, answer.text, [c.quote for c in answer.citations]))
+            return  # a miss, or small talk, is no context for "and what about them?"
+        articles = list(dict.fromkeys(c.article.id for c in answer.citations))
+        self.turns.append(Turn(question, answer.text, [c.quote for c in answer.citations],
+                               articles))
         if self.history_turns >= 0:
             del self.turns[: max(0, len(self.turns) - self.history_turns)]
 
     def to_state(self) -> list[dict[str, Any]]:
         """Plain data for persistence (Telegram keeps it across restarts)."""
-        return [{"question": t.question, "answer": t.answer, "quotes": t.quotes}
-                for t in self.turns]
+        return [{"question": t.question, "answer": t.answer, "quotes": t.quotes,
+                 "articles": t.articles} for t in self.turns]
 
     @classmethod
     def from_state(cls, answerer: Answerer, state: list[dict[str, Any]] | None,
                    *, history_turns: int = 6) -> Conversation:
-        turns = [Turn(str(t["question"]), str(t["answer"]), list(t.get("quotes", [])))
-                 for t in state or []]
+        turns = [Turn(str(t["question"]), str(t["answer"]), list(t.get("quotes", [])),
+                      list(t.get("articles", []))) for t in state or []]
         return cls(answerer, history_turns=history_turns, turns=turns)

@@ -42,6 +42,7 @@ class QuestionResult:
     verbatim_quotes: int
     latency_ms: float
     retrieved_articles: tuple[str, ...] = ()
+    answer_in_answer: bool = False  # the quiz answer stands in the answer line itself
 
     @property
     def has_gold(self) -> bool:
@@ -78,6 +79,10 @@ class EvalReport:
         return _share(self.results, lambda r: r.answer_in_quotes)
 
     @property
+    def answer_in_answer(self) -> float | None:
+        return _share(self.results, lambda r: r.answer_in_answer)
+
+    @property
     def answered(self) -> float | None:
         return _share(self.results, lambda r: r.answered)
 
@@ -107,6 +112,7 @@ class EvalReport:
         out.update(
             {
                 "answer_in_quotes": _round(self.answer_in_quotes),
+                "answer_in_answer": _round(self.answer_in_answer),
                 "verbatim": _round(self.verbatim),
                 "answered": _round(self.answered),
                 "quotes": self.quotes,
@@ -159,6 +165,8 @@ def evaluate(
                 verbatim_quotes=verbatim,
                 latency_ms=latency_ms,
                 retrieved_articles=ranked,
+                answer_in_answer=answer.answered
+                and quotes_contain_answer([answer.text], item.get("answers")),
             )
         )
     return report

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 
 import numpy as np
 
 from bot.models import Citation
 from bot.prompts import CANNOT_ANSWER
+from bot.question import Question
 from bot.quotes import make_citation
+from bot.reader import Judgement, Reader, Reading, Sentence
 from bot.retrieval import Retrieved
 from bot.safety import is_instruction_like
+from bot.timeliness import today
 from index.chunking import sentence_spans
 from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
@@ -30,9 +34,12 @@ KEEP_RATIO = 0.55
 MIN_WORDS = 4
 # Passages (best first) whose every sentence is scored; later ones give only their
 # lexically closest sentences.
-FULL_PASSAGES = 2
+FULL_PASSAGES = 3
 SENTENCES_PER_OTHER_PASSAGE = 3
 POINT_WORDS = 20
+# A sentence whose paragraph, heading or title holds the question's rare terms is more
+# likely about what was asked (+0.024 answer-in-quotes on the dev set, both halves).
+CONTEXT_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -49,39 +56,19 @@ class Candidate:
     score: float = 0.0
 
 
-# Words that shape a question but say nothing about its topic.
-QUESTION_WORDS = frozenset(tokenize([
-    "what which who whom whose how when where why does did do can could would should will "
-    "tell me about please them they it its their this that these those he she him his her "
-    "there here any some many much more most other others you your we us our i my"
-])[0])
-
-
 @dataclass(frozen=True)
 class Extract:
-    """The chosen quotes, how relevant the best sentence was, and how much of the question's
-    vocabulary the best passages share (an on-topic question about a fact the articles lack
-    scores high on the first and low on the second)."""
+    """The chosen quotes, whether the reader found a sentence that answers, and the phrase
+    of the kind asked for (a name, date, number) in the first quote, when it holds one."""
 
     citations: list[Citation]
-    relevance: float
-    coverage: float = 0.0
+    judgement: Judgement
+    asked_phrase: str | None = None
+    readings: tuple[Reading, ...] = ()
 
-
-def question_terms(question: str) -> set[str]:
-    """The question's topic terms: stemmed, without stop words and question words."""
-    return set(tokenize([question])[0]) - QUESTION_WORDS
-
-
-def coverage(question: str, retrieved: list[Retrieved], top: int = 3) -> float:
-    """Share of the question's topic terms found in its `top` best passages."""
-    terms = question_terms(question)
-    if not terms:
-        return 1.0
-    seen: set[str] = set()
-    for item in retrieved[:top]:
-        seen.update(tokenize([item.passage.text])[0])
-    return len(terms & seen) / len(terms)
+    @property
+    def answers(self) -> bool:
+        return bool(self.citations) and self.judgement.answers
 
 
 def _lexical_overlap(question_terms: set[str], text: str) -> float:
@@ -128,7 +115,7 @@ def candidates(
 
 
 def score_candidates(
-    question: str,
+    question: Question,
     found: list[Candidate],
     articles: dict[str, Article],
     embedder: SentenceEmbeddings,
@@ -141,13 +128,13 @@ def score_candidates(
     """
     texts = [articles[c.article_id].text[c.start : c.end] for c in found]
     headings = sorted({c.heading for c in found if c.heading})
-    query = embedder.encode_cached([question])[0]
+    query = embedder.encode_cached([question.text])[0]
     vectors = embedder.encode_cached([*texts, *headings])
     sentence_vectors = vectors[: len(texts)]
     heading_similarity = {
         h: float(vectors[len(texts) + i] @ query) for i, h in enumerate(headings)
     }
-    terms = set(tokenize([question])[0]) or set(tokenize([context])[0])
+    terms = set(question.terms) or set(tokenize([context])[0])
     scored = []
     for candidate, text, vector in zip(found, texts, sentence_vectors, strict=True):
         dense = float(vector @ query)
@@ -217,29 +204,55 @@ def merge_adjacent(
 
 
 def extract(
-    question: str,
+    question: Question,
     retrieved: list[Retrieved],
     articles: dict[str, Article],
     embedder: SentenceEmbeddings,
+    reader: Reader,
     *,
     max_quotes: int,
     context: str = "",
+    as_of: date | None = None,
 ) -> Extract:
-    """Pick and verify the quotes that answer `question` from the retrieved passages."""
-    terms = set(tokenize([question])[0]) | set(tokenize([context])[0])
+    """Pick and verify the quotes that answer `question` (asked on `as_of`, default today)
+    from the retrieved passages, and let the reader judge whether any of them answers it."""
+    terms = set(question.terms) | set(tokenize([context])[0])
     found = candidates(retrieved, articles, terms)
     if not found:
-        return Extract([], 0.0, 0.0)
+        return Extract([], Judgement(False, 0.0, 0.0))
     scored, vectors = score_candidates(question, found, articles, embedder, context)
-    relevance = max(c.dense + LEXICAL_WEIGHT * c.lexical for c in scored)
-    chosen = choose(scored, vectors, 2 * max_quotes)
+    readings = reader.read(
+        question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles
+    )
+    ranked = [
+        replace(c, score=c.score + CONTEXT_WEIGHT * r.context)
+        for c, r in zip(scored, readings, strict=True)
+    ]
+    reading_at = {(r.sentence.article_id, r.sentence.start): r for r in readings}
+    chosen = choose(ranked, vectors, 2 * max_quotes)
     citations: list[Citation] = []
+    asked_phrase = None
     for article_id, start, end, heading in merge_adjacent(chosen, articles)[:max_quotes]:
         citation = make_citation(len(citations) + 1, articles[article_id], start, end,
                                  heading=heading)
-        if citation is not None:
-            citations.append(citation)
-    return Extract(citations, relevance, coverage(question, retrieved))
+        if citation is None:
+            continue
+        if not citations:
+            asked_phrase = _asked_phrase(articles[article_id], start, end, reading_at)
+        citations.append(citation)
+    judgement = reader.judge(question, readings, articles, as_of or today())
+    return Extract(citations, judgement, asked_phrase, tuple(readings))
+
+
+def _asked_phrase(article: Article, start: int, end: int,
+                  reading_at: dict[tuple[str, int], Reading]) -> str | None:
+    """The first asked-for phrase among the sentences of a quote [start, end)."""
+    for (article_id, at), reading in sorted(reading_at.items()):
+        if article_id != article.id or not start <= at < end or reading.asked is None:
+            continue
+        low, high = reading.asked
+        return article.text[at + low : at + high]
+    return None
 
 
 def _point(quote: str) -> str:
@@ -251,8 +264,9 @@ def _point(quote: str) -> str:
     return first if len(words) <= POINT_WORDS else " ".join(words[:POINT_WORDS]) + " …"
 
 
-def compose(citations: list[Citation]) -> str:
-    """A short lead naming the sources, then one point per quote with its marker."""
+def compose(citations: list[Citation], asked_phrase: str | None = None) -> str:
+    """The answer line: the asked-for phrase when the reader found one ("Mediterranean diet
+    [1]."), then a short lead naming the sources and one point per quote with its marker."""
     if not citations:
         return CANNOT_ANSWER
     titles: list[str] = []
@@ -264,4 +278,5 @@ def compose(citations: list[Citation]) -> str:
     if len(titles) == 1 and len(sections) == 1 and None not in sections:
         lead += f" ({sections.pop()})"
     points = " ".join(f"{_point(c.quote)} [{c.n}]" for c in citations)
-    return f"{lead}: {points}"
+    stated = f"{asked_phrase[:1].upper()}{asked_phrase[1:]} [1]. " if asked_phrase else ""
+    return f"{stated}{lead}: {points}"

@@ -165,6 +165,7 @@ class Dossier:
             self.retriever,
             self.embedder,
             self.settings.answer,
+            reader_settings=self.settings.reader,
             chat_model=self.chat_model,
             llm_timeout_s=self.settings.llm.timeout_s,
         )

@@ -42,6 +42,21 @@ class Citation:
     heading: str | None = None
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """What a follow-up question follows: the previous question, its quotes and the ids of
+    the articles they came from."""
+
+    question: str
+    quotes: tuple[str, ...] = ()
+    articles: tuple[str, ...] = ()
+
+    @property
+    def context(self) -> str:
+        """Text that steers retrieval towards the previous answer's subject."""
+        return " ".join([self.question, *self.quotes])
+
+
 @dataclass
 class Answer:
     """What Dossier says to a question; `answered` is False when the articles don't cover it."""

@@ -5,6 +5,25 @@ from __future__ import annotations
 # What the user sees when the articles do not cover the question. Tests compare against it.
 CANNOT_ANSWER = "The articles I have don't cover this."
 CANNOT_ANSWER_MARKER = "NOT_IN_ARTICLES"
+# A question in another language that the articles (searched in English) do not answer.
+NOT_ENGLISH = (
+    "I searched the articles in English and found no answer to this. "
+    "The articles are in English: please ask your question in English."
+)
+
+# Small talk gets one friendly line, never quotes. {count}: articles indexed.
+WHAT_I_DO = (
+    "I answer questions about the {count} news article{s} I have, quoting them word for word."
+)
+SMALL_TALK = {
+    "greeting": "Hello! " + WHAT_I_DO + " Ask me anything about them.",
+    "thanks": "You're welcome! Ask me anything else about the articles.",
+    "identity": "I'm Dossier. " + WHAT_I_DO,
+    "help": WHAT_I_DO + " Ask a question, e.g. \"what are the obstacles?\"; follow-ups use "
+            "our recent conversation.",
+    "goodbye": "Goodbye! Come back with more questions about the articles.",
+    "acknowledgement": "Glad to help. Ask me anything else about the articles.",
+}
 
 LLM_FALLBACK_NOTE = (
     "The language model could not be used ({reason}); these are the closest passages."

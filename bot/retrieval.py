@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -51,6 +52,7 @@ class HybridRetriever(BaseRetriever):
     per_article: int = 3
     article_support: float = 0.3
     timeliness: Timeliness = Timeliness()
+    follow_up_boost: float = 2.0
 
     @classmethod
     def from_settings(
@@ -65,6 +67,7 @@ class HybridRetriever(BaseRetriever):
             rrf_k=settings.rrf_k,
             per_article=settings.per_article,
             article_support=settings.article_support,
+            follow_up_boost=settings.follow_up_boost,
             timeliness=Timeliness(
                 recency_weight=settings.recency_weight,
                 half_life_days=settings.recency_half_life_days,
@@ -73,9 +76,12 @@ class HybridRetriever(BaseRetriever):
         )
 
     def retrieve(
-        self, query: str, k: int | None = None, *, as_of: date | None = None
+        self, query: str, k: int | None = None, *, as_of: date | None = None,
+        prefer: Collection[str] = (),
     ) -> list[Retrieved]:
-        """The best passages for `query` asked on `as_of` (default: today), best first."""
+        """The best passages for `query` asked on `as_of` (default: today), best first;
+        passages of the `prefer` articles (a follow-up's previous answer) weigh
+        (1 + follow_up_boost) times more."""
         k = k or self.k
         vector = self.embedder.encode_cached([query])[0].tolist()
         dense = self.store.dense_search(vector, self.dense_depth)
@@ -93,6 +99,10 @@ class HybridRetriever(BaseRetriever):
         dense_score = {p.id: p.score for p in dense}
         fused = {pid: score for pid, score in fused.items() if pid in passages}
         self._weigh_by_date(query, fused, passages, as_of or today())
+        if prefer:
+            for pid in fused:
+                if passages[pid].article_id in prefer:
+                    fused[pid] *= 1.0 + self.follow_up_boost
 
         results: list[Retrieved] = []
         for pid in self._interleaved(fused, passages)[:k]:

@@ -70,16 +70,32 @@ class RetrievalSettings(Section):
     time_phrase_boost: float = Field(
         1.0, ge=0, description='Bonus inside the window a question names ("this week").'
     )
+    follow_up_boost: float = Field(
+        2.0, ge=0,
+        description="Bonus for the previous answer's articles when a question follows up.",
+    )
 
 
 class AnswerSettings(Section):
     max_quotes: int = Field(4, ge=1, description="Most quotes in one answer.")
-    min_relevance: float = Field(
-        0.45, description="Below this best-sentence score the articles 'do not cover it'."
+
+
+class ReaderSettings(Section):
+    support_weight: float = Field(
+        0.3, ge=0, description="Weight of the rare question terms a sentence itself holds."
     )
-    min_coverage: float = Field(
-        0.3, ge=0, le=1,
-        description="Share of the question's topic words the best passages must contain.",
+    context_weight: float = Field(
+        0.3, ge=0, description="Weight of those terms in its paragraph, heading and title."
+    )
+    kind_weight: float = Field(
+        0.15, ge=0, description="Bonus when it holds the kind of phrase asked for."
+    )
+    min_score: float = Field(
+        0.7, description="Below this best answer score the articles 'do not cover it'."
+    )
+    min_context: float = Field(
+        0.35, ge=0, le=1,
+        description="Share of the question's rare terms that must stand near some sentence.",
     )
 
 
@@ -122,6 +138,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    reader: ReaderSettings = ReaderSettings()
     llm: LLMSettings = LLMSettings()
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()

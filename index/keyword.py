@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -60,6 +61,22 @@ class KeywordIndex:
             for row, score in zip(rows[0], scores[0], strict=True)
             if score > 0
         ]
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """How rare each (tokenized) term is among the passages: BM25's inverse document
+        frequency, highest for a term no passage holds."""
+        total = len(self.ids)
+        if self._retriever is None or not total:
+            return {term: 0.0 for term in terms}
+        vocab = self._retriever.vocab_dict
+        # bm25s keeps one column per term in CSC form: its length is the term's document count
+        starts = self._retriever.scores["indptr"]
+        out = {}
+        for term in terms:
+            column = vocab.get(term)
+            count = 0 if column is None else int(starts[column + 1] - starts[column])
+            out[term] = math.log((total - count + 0.5) / (count + 0.5) + 1.0)
+        return out
 
     def save(self, folder: Path) -> None:
         """Write atomically: a crash mid-save leaves the previous index, never half of one."""

@@ -1,0 +1,145 @@
+"""The reader: which retrieved sentences *answer* the question, not only share its topic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from bot.answer_phrases import asked_for, gives_reason
+from bot.question import Question
+from bot.settings import ReaderSettings
+from bot.timeliness import parse_day
+from index.keyword import tokenize
+from index.models import Article
+
+# Days beyond a question's time window that an article may still answer it from.
+WINDOW_SLACK_DAYS = 3
+
+# How rare each question term is in the corpus (BM25's idf, from the keyword index).
+Rarity = Callable[[Sequence[str]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A candidate sentence: where it stands, and how close its meaning is to the question."""
+
+    article_id: str
+    start: int
+    end: int
+    dense: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How well one sentence answers the question.
+
+    `support`: the share of the question's terms, weighted by rarity, that the sentence
+    holds; `context`: the same over its paragraph, its section heading and its article's
+    title (where a sentence's subject is often named); `asked`: the span of the phrase of
+    the kind asked for (a name, date, number, place) beyond the question's own words;
+    `restates`: the sentence says nothing the question does not.
+    """
+
+    sentence: Sentence
+    support: float
+    context: float
+    asked: tuple[int, int] | None
+    restates: bool
+    score: float
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The reader's verdict on a question, with the two figures it was made from."""
+
+    answers: bool
+    best_score: float
+    best_context: float
+
+
+class Reader:
+    """Scores candidate sentences as answers and says whether any of them answers."""
+
+    def __init__(self, settings: ReaderSettings, rarity: Rarity) -> None:
+        self.settings = settings
+        self.rarity = rarity
+
+    def read(self, question: Question, sentences: Sequence[Sentence],
+             articles: dict[str, Article]) -> list[Reading]:
+        """A Reading per sentence, in the order given."""
+        weights = {t: w for t, w in self.rarity(question.terms).items() if w > 0}
+        total = sum(weights.values())
+        asked_words = set(tokenize([question.text])[0])
+        readings = []
+        for sentence in sentences:
+            article = articles[sentence.article_id]
+            text = article.text[sentence.start : sentence.end]
+            words = set(tokenize([text])[0])
+            around = set(tokenize([_paragraph(article, sentence.start, sentence.end),
+                                   article.title, _heading(article, sentence.start)])[0])
+            support = _share(weights, total, words)
+            context = max(support, _share(weights, total, around))
+            asked = asked_for(question, text)
+            kind_found = asked is not None or (
+                question.kind == "reason" and gives_reason(text)
+            )
+            restates = words <= asked_words
+            score = 0.0 if restates else (
+                sentence.dense
+                + self.settings.support_weight * support
+                + self.settings.context_weight * context
+                + self.settings.kind_weight * kind_found
+            )
+            readings.append(Reading(sentence, support, context, asked, restates, score))
+        return readings
+
+    def judge(self, question: Question, readings: Sequence[Reading],
+              articles: dict[str, Article], as_of: date) -> Judgement:
+        """Whether some sentence answers: one that has the question's rare terms near it
+        (min_context: an on-topic passage without the answer lacks them), stands in an
+        article from the time the question names ("this week": not a story from March),
+        and scores at least min_score."""
+        eligible = [
+            r for r in readings
+            if r.context >= self.settings.min_context
+            and _in_window(question, articles[r.sentence.article_id], as_of)
+        ]
+        best = max((r.score for r in eligible), default=0.0)
+        context = max((r.context for r in readings), default=0.0)
+        return Judgement(best >= self.settings.min_score and bool(eligible), best, context)
+
+
+def _in_window(question: Question, article: Article, as_of: date) -> bool:
+    """Whether an article was published inside the window the question names (with a few
+    days' slack for time zones and late reports); undated articles and questions that name
+    no window always are."""
+    if question.window_days is None:
+        return True
+    published = parse_day(article.published)
+    if published is None:
+        return True
+    days_before = (as_of - published).days
+    return -WINDOW_SLACK_DAYS <= days_before <= question.window_days + WINDOW_SLACK_DAYS
+
+
+def _share(weights: dict[str, float], total: float, words: set[str]) -> float:
+    if total <= 0:
+        return 1.0  # a question of common words only: rarity cannot tell
+    return sum(w for t, w in weights.items() if t in words) / total
+
+
+def _paragraph(article: Article, start: int, end: int) -> str:
+    text = article.text
+    first = text.rfind("\n", 0, start) + 1
+    last = text.find("\n", end)
+    return text[first : len(text) if last < 0 else last]
+
+
+def _heading(article: Article, at: int) -> str:
+    """The text of the last section heading before offset `at`, or ""."""
+    best = ""
+    for start, end in article.headings:
+        if start <= at:
+            best = article.text[start:end]
+    return best
