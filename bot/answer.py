@@ -15,7 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from bot import extractive, llm, prompts
 from bot.errors import LLMUnavailable
 from bot.language import is_english
-from bot.models import Answer, FollowUp, Mode
+from bot.models import Answer, ArticleRef, FollowUp, Mode
 from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
 from bot.question import Question, SmallTalk, analyse
 from bot.reader import Reader
@@ -85,9 +85,12 @@ class Answerer:
                 break
         else:
             return Answer(asked.text, self._not_covered(asked), self.mode, False)
+        sources = [ArticleRef.of(articles[article_id])
+                   for article_id in dict.fromkeys(r.passage.article_id for r in retrieved)
+                   if article_id in articles]
         quoted = Answer(
             asked.text, extractive.compose(found.citations, found.asked_phrase), "extractive",
-            True, found.citations,
+            True, found.citations, sources=sources,
         )
         if self.chat_model is None:
             return quoted
@@ -163,7 +166,7 @@ class Answerer:
         text, citations = llm.verified_answer(parsed, retrieved, articles, question)
         if not citations or not text:
             return _with_note(fallback, LLM_UNVERIFIED_NOTE)
-        return Answer(question, text, "llm", True, citations)
+        return Answer(question, text, "llm", True, citations, sources=fallback.sources)
 
 
 def _with_note(answer: Answer, note: str) -> Answer:

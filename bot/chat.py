@@ -12,6 +12,9 @@ from bot.models import Answer, FollowUp
 from bot.question import Question, analyse
 
 _CONTEXT_QUOTES = 2
+# A follow-up looks first in the articles the previous answer quoted, then in those its
+# retrieval found beside them (another report of the same story), this many in all.
+_FOLLOW_UP_ARTICLES = 4
 
 
 @dataclass
@@ -74,7 +77,9 @@ class Conversation:
     def _remember(self, question: str, answer: Answer) -> None:
         if not answer.answered:
             return  # a miss, or small talk, is no context for "and what about them?"
-        articles = list(dict.fromkeys(c.article.id for c in answer.citations))
+        articles = list(dict.fromkeys(
+            [c.article.id for c in answer.citations] + [s.id for s in answer.sources]
+        ))[:_FOLLOW_UP_ARTICLES]
         self.turns.append(Turn(question, answer.text, [c.quote for c in answer.citations],
                                articles))
         if self.history_turns >= 0:

@@ -68,6 +68,14 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     # One line about how the answer was made when that matters (e.g. an LLM fallback).
     note: str | None = None
+    # Every article retrieval drew the answer from, best first: the citations quote some.
+    sources: list[ArticleRef] = field(default_factory=list)
+
+    @property
+    def unshown_sources(self) -> bool:
+        """Whether some sources are not among the articles the citations quote."""
+        cited = {c.article.id for c in self.citations}
+        return any(source.id not in cited for source in self.sources)
 
     def to_json(self) -> dict[str, Any]:
         """The `dossier ask --json` contract."""

@@ -76,6 +76,18 @@ _BACK_REFERENCE = re.compile(
     re.IGNORECASE,
 )
 _FOLLOW_UP_MAX_WORDS = 12
+# "according to a new study", "new research suggests": news of the last weeks, even when
+# the question names no date. Only the reader uses this window (an article from years
+# before cannot be that new study); retrieval's date weighting reads its own phrases.
+_NEWS_WINDOW = re.compile(
+    r"\b(?:a |the )?(?:new|latest|recent) (?:study|studies|research|report|survey|analysis|"
+    r"data|census|poll|rankings?|figures)\b",
+    re.IGNORECASE,
+)
+_NEWS_WINDOW_DAYS = 45
+# A short question about "the law", "the investigation" names something said before.
+_DEFINITE = re.compile(r"\bthe\b", re.IGNORECASE)
+_DEFINITE_MAX_WORDS = 8
 
 _SMALL_TALK: tuple[tuple[SmallTalk, re.Pattern[str]], ...] = (
     ("thanks", re.compile(
@@ -138,11 +150,11 @@ def analyse(text: str) -> Question:
         asking=asking,
         kind=_kind(asking),
         target=_target(asking),
-        window_days=phrase_window(text),
-        small_talk=small_talk(text),
-        points_back=(
-            bool(_BACK_REFERENCE.search(asking)) and len(text.split()) <= _FOLLOW_UP_MAX_WORDS
+        window_days=phrase_window(text) or (
+            _NEWS_WINDOW_DAYS if _NEWS_WINDOW.search(text) else None
         ),
+        small_talk=small_talk(text),
+        points_back=_points_back(asking, len(text.split())),
     )
 
 
@@ -155,6 +167,14 @@ def small_talk(text: str) -> SmallTalk | None:
         if pattern.fullmatch(folded):
             return kind
     return None
+
+
+def _points_back(asking: str, words: int) -> bool:
+    if words > _FOLLOW_UP_MAX_WORDS:
+        return False
+    if _BACK_REFERENCE.search(asking):
+        return True
+    return words <= _DEFINITE_MAX_WORDS and bool(_DEFINITE.search(asking))
 
 
 def _asking_part(text: str) -> str:

@@ -26,6 +26,12 @@ def test_the_kind_of_answer_asked_for(question: str, kind: str, target: str | No
     assert (asked.kind, asked.target) == (kind, target)
 
 
+def test_a_new_study_is_news_of_the_last_weeks() -> None:
+    assert analyse("Which chain is slowest, according to a new study?").window_days == 45
+    assert analyse("New research suggests that megalodons were what?").window_days == 45
+    assert analyse("Which chain is slowest?").window_days is None
+
+
 def test_terms_leave_out_question_and_time_words() -> None:
     asked = analyse("Which country won Eurovision this week?")
     assert asked.terms == ("countri", "won", "eurovis")
@@ -39,7 +45,8 @@ def test_terms_leave_out_question_and_time_words() -> None:
     ("what about Canada?", True),
     ("hey which of them worries investors?", True),
     ("Which country won Eurovision this year?", False),
-    ("What is the price of lithium per tonne?", False),
+    ("What is the price of lithium per tonne in Canada today?", False),
+    ("who signed the law?", True),
 ])
 def test_what_points_back_at_the_conversation(question: str, points_back: bool) -> None:
     assert analyse(question).points_back is points_back
