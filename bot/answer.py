@@ -75,11 +75,13 @@ class Answerer:
         asked = question if isinstance(question, Question) else analyse(question)
         if asked.small_talk is not None:
             return Answer(asked.text, self.small_talk_line(asked.small_talk), self.mode, False)
-        for retrieved, context in self._attempts(asked, follow_up, as_of):
+        for retrieved, context, within_previous in self._attempts(asked, follow_up, as_of):
             articles = self.store.get_articles([r.passage.article_id for r in retrieved])
             found = extractive.extract(
                 asked, retrieved, articles, self.embedder, self.reader,
-                max_quotes=self.settings.max_quotes, context=context, as_of=as_of,
+                max_quotes=self.settings.max_quotes, context=context,
+                follows=follow_up.question if context and follow_up else "", as_of=as_of,
+                within_previous=within_previous,
             )
             if found.answers:
                 break
@@ -88,10 +90,8 @@ class Answerer:
         sources = [ArticleRef.of(articles[article_id])
                    for article_id in dict.fromkeys(r.passage.article_id for r in retrieved)
                    if article_id in articles]
-        quoted = Answer(
-            asked.text, extractive.compose(found.citations, found.asked_phrase), "extractive",
-            True, found.citations, sources=sources,
-        )
+        text = extractive.compose(found.citations, found.asked_phrase, found.points)
+        quoted = Answer(asked.text, text, "extractive", True, found.citations, sources=sources)
         if self.chat_model is None:
             return quoted
         return self._llm_answer(asked.text, retrieved, articles, quoted)
@@ -101,26 +101,31 @@ class Answerer:
                  ) -> tuple[list[Retrieved], str]:
         """The passages answered from first, and the context text that steered them (a
         follow-up's previous question and quotes; "" for a question that stands alone)."""
-        return next(self._attempts(question, follow_up, as_of, k))
+        retrieved, context, _ = next(self._attempts(question, follow_up, as_of, k))
+        return retrieved, context
 
     def _attempts(self, question: Question, follow_up: FollowUp | None,
                   as_of: date | None, k: int | None = None,
-                  ) -> Iterator[tuple[list[Retrieved], str]]:
-        """Where to look for the answer, in order. A follow-up looks in the previous
-        answer's articles first, then everywhere with the previous question as context;
-        a question that stands alone, or names a new subject, looks everywhere."""
+                  ) -> Iterator[tuple[list[Retrieved], str, bool]]:
+        """Where to look for the answer, in order. A follow-up looks in the articles the
+        previous answer quoted, then also in those its retrieval found beside them, then
+        everywhere with the previous question as context; a question that stands alone,
+        or names a new subject, looks everywhere."""
         if follow_up is None or self._new_subject(question, follow_up):
-            yield self.retriever.retrieve(question.text, k, as_of=as_of), ""
+            yield self.retriever.retrieve(question.text, k, as_of=as_of), "", False
             return
         context = follow_up.context
         query = f"{question.text}\n{context}"
-        preferred = [
-            r for r in self.retriever.retrieve(query, k, as_of=as_of, prefer=follow_up.articles)
-            if r.passage.article_id in follow_up.articles
-        ]
-        if preferred:
-            yield [replace(r, rank=rank) for rank, r in enumerate(preferred)], context
-        yield self.retriever.retrieve(query, k, as_of=as_of), context
+        tried: list[str] = []
+        for articles in (follow_up.articles, follow_up.articles + follow_up.related):
+            if not articles or list(articles) == tried:
+                continue
+            tried = list(articles)
+            found = self.retriever.retrieve(query, k, as_of=as_of, prefer=articles)
+            kept = [r for r in found if r.passage.article_id in articles]
+            if kept:
+                yield [replace(r, rank=rank) for rank, r in enumerate(kept)], context, True
+        yield self.retriever.retrieve(query, k, as_of=as_of), context, False
 
     def small_talk_line(self, kind: SmallTalk) -> str:
         count = len(self.store.records())
@@ -129,7 +134,7 @@ class Answerer:
     def _new_subject(self, question: Question, follow_up: FollowUp) -> bool:
         """Whether a follow-up names what the previous answer's articles never mention:
         "what about Liz Cheney?" after an answer about Kansas starts afresh."""
-        previous = self.store.get_articles(list(follow_up.articles))
+        previous = self.store.get_articles(list(follow_up.articles + follow_up.related))
         texts = " ".join(f"{a.title}\n{a.text}" for a in previous.values()).casefold()
         if not texts:
             return True

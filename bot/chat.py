@@ -25,7 +25,8 @@ class Turn:
     question: str
     answer: str
     quotes: list[str] = field(default_factory=list)
-    articles: list[str] = field(default_factory=list)
+    articles: list[str] = field(default_factory=list)  # quoted, then found beside them
+    quoted: int = 0  # how many of `articles` the answer quoted
 
 
 class Conversation:
@@ -54,7 +55,8 @@ class Conversation:
             return None
         previous = self.turns[-1]
         return FollowUp(previous.question, tuple(previous.quotes[:_CONTEXT_QUOTES]),
-                        tuple(previous.articles))
+                        tuple(previous.articles[: previous.quoted]),
+                        tuple(previous.articles[previous.quoted :]))
 
     def ask(self, question: str, *, as_of: date | None = None) -> Answer:
         """Answer `question` in this conversation (asked on `as_of`, default today)."""
@@ -77,22 +79,23 @@ class Conversation:
     def _remember(self, question: str, answer: Answer) -> None:
         if not answer.answered:
             return  # a miss, or small talk, is no context for "and what about them?"
-        articles = list(dict.fromkeys(
-            [c.article.id for c in answer.citations] + [s.id for s in answer.sources]
-        ))[:_FOLLOW_UP_ARTICLES]
+        quoted = list(dict.fromkeys(c.article.id for c in answer.citations))
+        related = [s.id for s in answer.sources if s.id not in quoted]
+        articles = (quoted + related)[: max(_FOLLOW_UP_ARTICLES, len(quoted))]
         self.turns.append(Turn(question, answer.text, [c.quote for c in answer.citations],
-                               articles))
+                               articles, len(quoted)))
         if self.history_turns >= 0:
             del self.turns[: max(0, len(self.turns) - self.history_turns)]
 
     def to_state(self) -> list[dict[str, Any]]:
         """Plain data for persistence (Telegram keeps it across restarts)."""
         return [{"question": t.question, "answer": t.answer, "quotes": t.quotes,
-                 "articles": t.articles} for t in self.turns]
+                 "articles": t.articles, "quoted": t.quoted} for t in self.turns]
 
     @classmethod
     def from_state(cls, answerer: Answerer, state: list[dict[str, Any]] | None,
                    *, history_turns: int = 6) -> Conversation:
         turns = [Turn(str(t["question"]), str(t["answer"]), list(t.get("quotes", [])),
-                      list(t.get("articles", []))) for t in state or []]
+                      list(t.get("articles", [])), int(t.get("quoted", 0)))
+                 for t in state or []]
         return cls(answerer, history_turns=history_turns, turns=turns)

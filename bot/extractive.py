@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -37,9 +38,6 @@ MIN_WORDS = 4
 FULL_PASSAGES = 3
 SENTENCES_PER_OTHER_PASSAGE = 3
 POINT_WORDS = 20
-# A sentence whose paragraph, heading or title holds the question's rare terms is more
-# likely about what was asked (+0.024 answer-in-quotes on the dev set, both halves).
-CONTEXT_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,8 @@ class Extract:
     judgement: Judgement
     asked_phrase: str | None = None
     readings: tuple[Reading, ...] = ()
+    # For each citation, its sentence that answers best: what the answer line says of it.
+    points: tuple[str, ...] = ()
 
     @property
     def answers(self) -> bool:
@@ -120,15 +120,18 @@ def score_candidates(
     articles: dict[str, Article],
     embedder: SentenceEmbeddings,
     context: str = "",
+    follows: str = "",
 ) -> tuple[list[Candidate], np.ndarray]:
     """Scores (dense + lexical + section + rank) and the sentence vectors, in one model call.
 
-    `context` (a previous question, for a follow-up) adds terms to the lexical side only:
-    the dense side stays on what was asked now.
+    `context` (a previous question and its quotes, for a follow-up) adds terms to the
+    lexical side only. `follows` (the previous question alone) completes an elliptical
+    follow-up ("which of them worries investors?") on the dense side.
     """
     texts = [articles[c.article_id].text[c.start : c.end] for c in found]
     headings = sorted({c.heading for c in found if c.heading})
-    query = embedder.encode_cached([question.text])[0]
+    asked = f"{question.text}\n{follows}" if follows else question.text
+    query = embedder.encode_cached([asked])[0]
     vectors = embedder.encode_cached([*texts, *headings])
     sentence_vectors = vectors[: len(texts)]
     heading_similarity = {
@@ -212,7 +215,9 @@ def extract(
     *,
     max_quotes: int,
     context: str = "",
+    follows: str = "",
     as_of: date | None = None,
+    within_previous: bool = False,
 ) -> Extract:
     """Pick and verify the quotes that answer `question` (asked on `as_of`, default today)
     from the retrieved passages, and let the reader judge whether any of them answers it."""
@@ -220,19 +225,19 @@ def extract(
     found = candidates(retrieved, articles, terms)
     if not found:
         return Extract([], Judgement(False, 0.0, 0.0))
-    scored, vectors = score_candidates(question, found, articles, embedder, context)
+    scored, vectors = score_candidates(question, found, articles, embedder, context, follows)
     readings = reader.read(
         question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles
     )
-    ranked = [
-        replace(c, score=c.score + CONTEXT_WEIGHT * r.context)
-        for c, r in zip(scored, readings, strict=True)
-    ]
     reading_at = {(r.sentence.article_id, r.sentence.start): r for r in readings}
-    chosen = choose(ranked, vectors, 2 * max_quotes)
+    chosen = choose(scored, vectors, 2 * max_quotes)
     citations: list[Citation] = []
+    points: list[str] = []
     asked_phrase = None
-    for article_id, start, end, heading in merge_adjacent(chosen, articles)[:max_quotes]:
+    answering = {(r.sentence.article_id, r.sentence.start): r.score for r in readings}
+    for article_id, start, end, heading in _leading_with_answer(
+        merge_adjacent(chosen, articles), answering
+    )[:max_quotes]:
         citation = make_citation(len(citations) + 1, articles[article_id], start, end,
                                  heading=heading)
         if citation is None:
@@ -240,8 +245,37 @@ def extract(
         if not citations:
             asked_phrase = _asked_phrase(articles[article_id], start, end, reading_at)
         citations.append(citation)
-    judgement = reader.judge(question, readings, articles, as_of or today())
-    return Extract(citations, judgement, asked_phrase, tuple(readings))
+        points.append(_best_sentence(articles[article_id], start, end, reading_at))
+    judgement = reader.judge(question, readings, articles, as_of or today(),
+                             follow_up=within_previous)
+    return Extract(citations, judgement, asked_phrase, tuple(readings), tuple(points))
+
+
+def _leading_with_answer(
+    quotes: list[tuple[str, int, int, str | None]], answering: dict[tuple[str, int], float]
+) -> list[tuple[str, int, int, str | None]]:
+    """The quotes with the one holding the best answering sentence first."""
+    def answer_score(quote: tuple[str, int, int, str | None]) -> float:
+        article_id, start, end, _ = quote
+        return max((score for (a, at), score in answering.items()
+                    if a == article_id and start <= at < end), default=0.0)
+
+    if not quotes:
+        return quotes
+    lead = max(range(len(quotes)), key=lambda i: answer_score(quotes[i]))
+    return [quotes[lead], *quotes[:lead], *quotes[lead + 1 :]]
+
+
+def _best_sentence(article: Article, start: int, end: int,
+                   reading_at: dict[tuple[str, int], Reading]) -> str:
+    """The sentence of a quote [start, end) that answers best (the quote's first when none
+    of its sentences was read)."""
+    inside = [r for (a, at), r in reading_at.items()
+              if a == article.id and start <= at < end]
+    if not inside:
+        return article.text[start:end]
+    best = max(inside, key=lambda r: r.score).sentence
+    return article.text[best.start : best.end]
 
 
 def _asked_phrase(article: Article, start: int, end: int,
@@ -264,9 +298,11 @@ def _point(quote: str) -> str:
     return first if len(words) <= POINT_WORDS else " ".join(words[:POINT_WORDS]) + " …"
 
 
-def compose(citations: list[Citation], asked_phrase: str | None = None) -> str:
+def compose(citations: list[Citation], asked_phrase: str | None = None,
+            points: Sequence[str] = ()) -> str:
     """The answer line: the asked-for phrase when the reader found one ("Mediterranean diet
-    [1]."), then a short lead naming the sources and one point per quote with its marker."""
+    [1]."), then a short lead naming the sources and one point per quote with its marker
+    (`points[i]`, the quote's best answering sentence, else its first)."""
     if not citations:
         return CANNOT_ANSWER
     titles: list[str] = []
@@ -277,6 +313,9 @@ def compose(citations: list[Citation], asked_phrase: str | None = None) -> str:
     lead = "According to " + (", ".join(titles) if titles else "the articles")
     if len(titles) == 1 and len(sections) == 1 and None not in sections:
         lead += f" ({sections.pop()})"
-    points = " ".join(f"{_point(c.quote)} [{c.n}]" for c in citations)
+    said = " ".join(
+        f"{_point(points[i] if i < len(points) else c.quote)} [{c.n}]"
+        for i, c in enumerate(citations)
+    )
     stated = f"{asked_phrase[:1].upper()}{asked_phrase[1:]} [1]. " if asked_phrase else ""
-    return f"{stated}{lead}: {points}"
+    return f"{stated}{lead}: {said}"

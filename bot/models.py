@@ -44,12 +44,13 @@ class Citation:
 
 @dataclass(frozen=True)
 class FollowUp:
-    """What a follow-up question follows: the previous question, its quotes and the ids of
-    the articles they came from."""
+    """What a follow-up question follows: the previous question, its quotes, the ids of
+    the articles they came from, and of the other articles its retrieval found."""
 
     question: str
     quotes: tuple[str, ...] = ()
     articles: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
 
     @property
     def context(self) -> str:

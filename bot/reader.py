@@ -95,11 +95,13 @@ class Reader:
         return readings
 
     def judge(self, question: Question, readings: Sequence[Reading],
-              articles: dict[str, Article], as_of: date) -> Judgement:
+              articles: dict[str, Article], as_of: date, *, follow_up: bool = False,
+              ) -> Judgement:
         """Whether some sentence answers: one that has the question's rare terms near it
         (min_context: an on-topic passage without the answer lacks them), stands in an
         article from the time the question names ("this week": not a story from March),
-        and scores at least min_score."""
+        and scores at least min_score (follow_up_min_score for a follow-up read in the
+        previous answer's articles: already on its subject, its words are few)."""
         eligible = [
             r for r in readings
             if r.context >= self.settings.min_context
@@ -107,7 +109,8 @@ class Reader:
         ]
         best = max((r.score for r in eligible), default=0.0)
         context = max((r.context for r in readings), default=0.0)
-        return Judgement(best >= self.settings.min_score and bool(eligible), best, context)
+        bar = self.settings.follow_up_min_score if follow_up else self.settings.min_score
+        return Judgement(best >= bar and bool(eligible), best, context)
 
 
 def _in_window(question: Question, article: Article, as_of: date) -> bool:

@@ -93,6 +93,9 @@ class ReaderSettings(Section):
     min_score: float = Field(
         0.7, description="Below this best answer score the articles 'do not cover it'."
     )
+    follow_up_min_score: float = Field(
+        0.55, description="The same bar for a follow-up read in the previous answer's articles."
+    )
     min_context: float = Field(
         0.35, ge=0, le=1,
         description="Share of the question's rare terms that must stand near some sentence.",
