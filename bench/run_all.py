@@ -34,6 +34,10 @@ def main() -> None:
         step("recipe.py")
         step("latency.py", "--data-dir", str(index))
         step("ask_precision.py", "--data-dir", str(index))
+        # Judgement builds its own indexes: the articles plus the seed, and the negative split.
+        step("judgement.py", "--data-dir", str(Path(tmp) / "judgement"),
+             "--negative-data-dir", str(Path(tmp) / "negative"))
+        step("calibrate.py", "--data-dir", str(Path(tmp) / "judgement"))
     step("int8_quality.py")
     step("precision.py")
     step("int8_calibration.py")

@@ -107,25 +107,30 @@ class Answerer:
     def _attempts(self, question: Question, follow_up: FollowUp | None,
                   as_of: date | None, k: int | None = None,
                   ) -> Iterator[tuple[list[Retrieved], str, bool]]:
-        """Where to look for the answer, in order. A follow-up looks in the articles the
-        previous answer quoted, then also in those its retrieval found beside them, then
-        everywhere with the previous question as context; a question that stands alone,
-        or names a new subject, looks everywhere."""
+        """Where to look for the answer, in order. A follow-up looks in the previous
+        answer's articles (those it quoted, and those its retrieval found beside them),
+        then everywhere with the previous question as context; a question that stands
+        alone, or names a new subject, looks everywhere."""
         if follow_up is None or self._new_subject(question, follow_up):
             yield self.retriever.retrieve(question.text, k, as_of=as_of), "", False
             return
         context = follow_up.context
-        query = f"{question.text}\n{context}"
-        tried: list[str] = []
-        for articles in (follow_up.articles, follow_up.articles + follow_up.related):
-            if not articles or list(articles) == tried:
-                continue
-            tried = list(articles)
-            found = self.retriever.retrieve(query, k, as_of=as_of, prefer=articles)
-            kept = [r for r in found if r.passage.article_id in articles]
-            if kept:
-                yield [replace(r, rank=rank) for rank, r in enumerate(kept)], context, True
-        yield self.retriever.retrieve(query, k, as_of=as_of), context, False
+        previous = follow_up.articles + follow_up.related
+        # Inside the previous articles the question and the one it follows are the query
+        # (the previous quotes would only find the passages already quoted),
+        # and any number of one article's passages may be read: every candidate is ranked,
+        # then those of the previous articles kept.
+        wanted = k or self.retriever.k
+        inside = self.retriever.model_copy(update={"per_article": wanted})
+        every = inside.dense_depth + inside.keyword_depth
+        found = inside.retrieve(f"{question.text}\n{follow_up.question}", every,
+                                as_of=as_of, prefer=previous)
+        kept = sorted((r for r in found if r.passage.article_id in previous),
+                      key=lambda r: r.fused, reverse=True)[:wanted]
+        if kept:
+            ranked = [replace(r, rank=rank) for rank, r in enumerate(kept)]
+            yield ranked, follow_up.question, True
+        yield self.retriever.retrieve(f"{question.text}\n{context}", k, as_of=as_of), context, False
 
     def small_talk_line(self, kind: SmallTalk) -> str:
         count = len(self.store.records())

@@ -33,7 +33,7 @@ _NAME = re.compile(
     r"\b[A-Z][\w'’.-]*[\w](?:(?:\s+(?:of|de|la|the|von|van|and|&|for|al|bin|del|du))?"
     r"\s+[A-Z][\w'’.-]*[\w])*"
 )
-_PLACE_CUE = re.compile(r"\b(?:in|at|from|near|across|outside|inside|to|of)\s+$")
+_PLACE_CUE = re.compile(r"\b(?:in|at|from|near|across|outside|inside|to)\s+(?:the\s+)?$")
 # Capitalised words that are not names wherever they stand.
 _NOT_NAMES = frozenset({
     "The", "A", "An", "This", "That", "These", "Those", "It", "Its", "He", "She", "They",
@@ -74,11 +74,10 @@ def _spans(kind: AnswerKind, target: str | None, sentence: str) -> list[tuple[in
     if kind in ("person", "named", "place"):
         names = [_trimmed(sentence, *m.span()) for m in _NAME.finditer(sentence)
                  if _is_name(sentence, *m.span())]
-        if kind == "place":
-            cued = [s for s in names if _PLACE_CUE.search(sentence[max(0, s[0] - 12) : s[0]])]
-            return cued or names
-        if kind == "named" and target:
-            return _named_target(sentence, target, names)
+        if kind == "place":  # a name after "in", "at the"…: a place, not a person
+            return [s for s in names if _PLACE_CUE.search(sentence[max(0, s[0] - 16) : s[0]])]
+        if kind == "named":
+            return _named_target(sentence, target, names) if target else []
         return names
     return []
 

@@ -35,7 +35,7 @@ KEEP_RATIO = 0.55
 MIN_WORDS = 4
 # Passages (best first) whose every sentence is scored; later ones give only their
 # lexically closest sentences.
-FULL_PASSAGES = 3
+FULL_PASSAGES = 2
 SENTENCES_PER_OTHER_PASSAGE = 3
 POINT_WORDS = 20
 
@@ -231,6 +231,9 @@ def extract(
     )
     reading_at = {(r.sentence.article_id, r.sentence.start): r for r in readings}
     chosen = choose(scored, vectors, 2 * max_quotes)
+    best = max(range(len(readings)), key=lambda i: readings[i].score)
+    if scored[best] not in chosen:  # the best answering sentence is always quoted
+        chosen = [scored[best], *chosen[: 2 * max_quotes - 1]]
     citations: list[Citation] = []
     points: list[str] = []
     asked_phrase = None

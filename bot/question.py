@@ -186,6 +186,8 @@ def _asking_part(text: str) -> str:
 def _kind(asking: str) -> AnswerKind:
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(asking):
+            if kind == "named" and _NAMED_TARGET.search(asking) is None:
+                return "thing"  # "what happened to…": no noun names what is asked
             return kind
     return "thing"
 
@@ -193,7 +195,7 @@ def _kind(asking: str) -> AnswerKind:
 def _target(asking: str) -> str | None:
     """The noun a which/what question asks to be named ("which diet was…" -> "diet")."""
     if _kind(asking) != "named":
-        return None
+        return None  # also keeps _kind and _target from calling each other in a loop
     match = _NAMED_TARGET.search(asking)
     if match is None:
         return None
