@@ -13,7 +13,7 @@ from pathlib import Path
 
 from index.articles_jsonl import INFLATE_FACTOR, iter_jsonl_articles
 from index.cleaning import CleanText, clean_article_text, clean_paragraphs
-from index.encoding import decode_text
+from index.encoding import decode_text, garbled_reason
 from index.errors import UnreadableArticle
 from index.formats import Extracted, read_html, read_markdown
 from index.models import Article, Skipped
@@ -238,6 +238,9 @@ def _article_from(
 ) -> Article:
     if not clean.text.strip():
         raise UnreadableArticle("no article text found (only page chrome or markup)")
+    garbled = garbled_reason(clean.text)
+    if garbled:
+        raise UnreadableArticle(garbled)
     return Article(
         id=article_id(path, corpus_root),
         title=extracted.title or clean.title or title_from_name(path),

@@ -7,12 +7,14 @@ import gzip
 import io
 import json
 import os
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from index.encoding import garbled_reason
 from index.errors import UnreadableArticle
 from index.loaders import (
     SUPPORTED_SUFFIXES,
@@ -349,6 +351,32 @@ def test_path_is_relative_to_cwd(corpus: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 # --- bad input -------------------------------------------------------------------------------
+
+
+def _random_bytes(seed: int, low: int, size: int) -> bytes:
+    generator = random.Random(seed)
+    return bytes(generator.randrange(low, 256) for _ in range(size))
+
+
+def test_random_bytes_named_txt_are_skipped_as_not_text(corpus: Path) -> None:
+    # Each of these once decoded as cp1252 or Shift-JIS and became an article titled "Bin".
+    for seed, low, size in ((4, 32, 100), (17, 32, 100), (181, 128, 64), (138, 0, 16)):
+        (corpus / f"bin-{seed}.txt").write_bytes(_random_bytes(seed, low, size))
+    (corpus / "bin.jsonl").write_text(json.dumps(
+        {"id": "r1", "text": _random_bytes(4, 32, 100).decode("cp1252", "replace")}) + "\n")
+    articles, skipped = load_folder(corpus)
+    assert articles == []
+    assert len(skipped) == 5 and all("no words" in s.reason for s in skipped)
+
+
+@pytest.mark.parametrize("text", [
+    "中国的经济增长在今年第三季度放缓，官方数据显示。工厂订单下降，出口减少。",
+    "東京の株式市場は月曜日に大きく下落しました。投資家は金利を心配しています。",
+    "Экономика России выросла на три процента в этом году, сообщил министр.",
+    "NASA said on Tuesday the Artemis II crew will fly around the Moon in 2026.",
+])
+def test_short_real_text_in_any_script_is_not_garbled(text: str) -> None:
+    assert garbled_reason(text) is None
 
 
 def test_each_bad_file_is_skipped_with_a_reason_and_the_rest_loads(corpus: Path) -> None:
