@@ -355,6 +355,19 @@ class PassageStore:
             )
 
     @_reachable
+    def passage_vectors(self, article_id: str) -> dict[tuple[int, int, str], Any]:
+        """An article's stored vectors by passage (start, end, text): what a moved article
+        reuses instead of embedding its passages again."""
+        got = self.passages.get(where={"article_id": article_id},
+                                include=["embeddings", "documents", "metadatas"])
+        vectors = got["embeddings"] if got["embeddings"] is not None else []
+        return {
+            (int(meta["start"]), int(meta["end"]), doc or ""): vector
+            for doc, meta, vector in zip(got["documents"] or [], got["metadatas"] or [],
+                                         vectors, strict=True)
+        }
+
+    @_reachable
     def remove_article(self, article_id: str) -> None:
         self.passages.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])

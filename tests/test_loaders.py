@@ -107,7 +107,7 @@ def test_seed_text_file(corpus: Path) -> None:
     articles, skipped = load_folder(corpus)
     assert skipped == []
     (article,) = articles
-    assert article.id == "mexico-canada-critical-minerals"
+    assert article.id == "mexico-canada-critical-minerals.txt"
     assert article.title == "Mexico and Canada Plan Joint Action on Critical Minerals"
     assert article.author == "Fiaz Ahmed"
     assert article.text.startswith("Mexico and Canada are preparing")
@@ -317,7 +317,7 @@ def test_text_is_nfc_normalised(corpus: Path) -> None:
 # --- ids and paths ------------------------------------------------------------------------
 
 
-def test_ids_are_slugs_and_distinct(corpus: Path) -> None:
+def test_ids_are_paths_under_the_root_and_distinct(corpus: Path) -> None:
     (corpus / "2024" / "jan").mkdir(parents=True)
     (corpus / "2024" / "jan" / "bridge-vote.txt").write_text(BODY, encoding="utf-8")
     (corpus / "Bridge Vote.txt").write_text(BODY + " Again.", encoding="utf-8")
@@ -325,20 +325,20 @@ def test_ids_are_slugs_and_distinct(corpus: Path) -> None:
     (corpus / "bridge-vote.md").write_text(BODY + " And more.", encoding="utf-8")
     articles, skipped = load_folder(corpus)
     assert skipped == []
-    assert len({a.id for a in articles}) == 4
     by_path = {a.path.rsplit("corpus/", 1)[1]: a.id for a in articles if a.path}
-    assert by_path["2024/jan/bridge-vote.txt"] == "2024-jan-bridge-vote"
-    assert by_path["Bridge Vote.txt"].startswith("bridge-vote-")
-    # Same stem, two formats: the first in name order keeps the plain id.
-    assert by_path["bridge-vote.md"] == "bridge-vote"
-    assert by_path["bridge-vote.txt"].startswith("bridge-vote-")
+    assert all(path == article_id for path, article_id in by_path.items())
+    assert len(by_path) == 4
     again = {a.path: a.id for a in load_folder(corpus)[0]}
     assert again == {a.path: a.id for a in articles}
 
 
-def test_article_id_is_file_name_without_root(tmp_path: Path) -> None:
-    assert article_id(tmp_path / "x" / "mexico-canada.txt", None) == "mexico-canada"
-    assert article_id(tmp_path / "a" / "b.jsonl.gz", tmp_path) == "a-b"
+def test_article_id_is_the_path_under_the_root_else_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert article_id(tmp_path / "a" / "b.jsonl.gz", tmp_path) == "a/b.jsonl.gz"
+    assert article_id(tmp_path / "x" / "mexico-canada.txt", None) == "x/mexico-canada.txt"
+    assert article_id(Path("/elsewhere/report.txt"), tmp_path) == "/elsewhere/report.txt"
 
 
 def test_path_is_relative_to_cwd(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -394,7 +394,7 @@ def test_each_bad_file_is_skipped_with_a_reason_and_the_rest_loads(corpus: Path)
         "Sign in to comment\nPrivacy Policy\n", encoding="utf-8"
     )
     articles, skipped = load_folder(corpus, max_bytes=1000)
-    assert [a.id for a in articles] == ["good"]
+    assert [a.id for a in articles] == ["good.txt"]
     reasons = {Path(s.path).name: s.reason for s in skipped}
     assert reasons["empty.txt"] == "empty file"
     assert reasons["blank.md"].startswith("empty file")
@@ -477,7 +477,7 @@ def test_hidden_and_unsupported_files(corpus: Path) -> None:
     (corpus / "story.docx").write_bytes(b"PK\x03\x04")
     (corpus / "story.txt").write_text(BODY, encoding="utf-8")
     articles, skipped = load_folder(corpus)
-    assert [a.id for a in articles] == ["story"]
+    assert [a.id for a in articles] == ["story.txt"]
     assert [(Path(s.path).name, s.reason) for s in skipped] == [
         ("story.docx", "unsupported file type .docx")
     ]

@@ -284,7 +284,7 @@ async def test_only_admins_add_documents_and_added_ones_are_answerable(
                             user=ADMIN)
     assert refused.text == prompts.TG_ADMIN_ONLY
     assert summary.text is not None and "1 added" in summary.text
-    assert (corpus / "salmon.md").read_bytes() == SALMON.encode()
+    assert (corpus / "uploads" / "salmon.md").read_bytes() == SALMON.encode()
     assert any("twelve new salmon farms" in q for q in _blockquote_bodies(answer))
     assert "Salmon farms return to the Faroe fjords" in (answer.text or "")
 
@@ -307,17 +307,19 @@ async def test_hostile_file_names_stay_inside_the_corpus(
                     "and the harbour master expects full traffic again within two weeks.\n")
             server.add_document(text.encode(), file_name=name, user_id=ADMIN)
         summaries = await server.wait_for_async(len(names), chat_id=ADMIN, timeout=30)
-    assert all("1 added" in (s.text or "") for s in summaries)
-    added = sorted(p for p in corpus.iterdir() if p.name not in before)
-    assert sorted(p.name for p in added) == sorted(
-        ["x.txt", "x-2.txt", "passwd.txt", "a-b.txt", "é" * 40 + ".txt", "document.txt"]
+    assert all("1 added" in (s.text or "") for s in summaries[:-1])
+    assert "replaced the earlier upload" in (summaries[-1].text or "")
+    uploads = corpus / "uploads"
+    assert {p.name for p in corpus.iterdir()} == before | {"uploads"}
+    assert sorted(p.name for p in uploads.iterdir()) == sorted(
+        ["x.txt", "passwd.txt", "a-b.txt", "é" * 40 + ".txt", "document.txt"]
     )
-    assert all(p.parent == corpus and len(p.name.encode()) <= 100 for p in added)
-    assert "report 0:" in (corpus / "x.txt").read_text() and "report 5:" in (
-        corpus / "x-2.txt").read_text()
+    assert all(len(p.name.encode()) <= 100 for p in uploads.iterdir())
+    # The second "../../x.txt" replaced the first upload of that name, and nothing else.
+    assert "report 5:" in (uploads / "x.txt").read_text()
     assert not (corpus.parent.parent / "x.txt").exists() and not Path("/x.txt").exists()
     assert not Path("/etc/passwd.txt").exists()
-    outside = [p for p in corpus.parent.rglob("*.txt") if p.parent != corpus]
+    outside = [p for p in corpus.parent.rglob("*.txt") if p.parent not in (corpus, uploads)]
     assert outside == []
 
 
