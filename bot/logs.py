@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, TextIO
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
@@ -52,13 +52,19 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
-    """Set up the root logger once (a host application's own setup is left alone)."""
+class _OwnHandler(logging.StreamHandler):
+    """The handler `configure_logging` installs (and may replace)."""
+
+
+def configure_logging(log_format: str = "text", level: int | str = logging.INFO,
+                      stream: TextIO | None = None) -> None:
+    """Log to standard error in the chosen format. Other handlers are left alone; a second
+    call (the bot after the command line) replaces the first one's handler."""
     root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler()
-    formatter = JsonLinesFormatter() if log_format == "json" else EscapingFormatter(_FORMAT)
-    handler.setFormatter(formatter)
+    for handler in [h for h in root.handlers if isinstance(h, _OwnHandler)]:
+        root.removeHandler(handler)
+    handler = _OwnHandler(stream)
+    handler.setFormatter(JsonLinesFormatter() if log_format == "json"
+                         else EscapingFormatter(_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)

@@ -182,7 +182,7 @@ def _load_safely(
     except OSError as error:
         yield Skipped(shown, f"cannot read file ({error.strerror or error})")
     except Exception as error:  # one bad file must never stop an ingest
-        log.warning("unexpected error reading %s", shown, exc_info=True)
+        log.warning("unexpected error reading %r", shown, exc_info=True)
         yield Skipped(shown, f"could not read ({type(error).__name__}: {error})"[:200])
 
 
