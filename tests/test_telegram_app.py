@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import pickle
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -31,8 +30,10 @@ from tests.support.bot_harness import (
     SALMON,
     ask,
     blockquote_bodies,
+    ingest_corpus,
     replies_to,
     running_bot,
+    server_with,
     settle,
     telegram_dossier,
 )
@@ -72,36 +73,24 @@ def module_log() -> Iterator[_Formatted]:
     root.setLevel(level)
 
 
-def _ingested(folder: Path, embedder: SentenceEmbeddings) -> tuple[Path, Path]:
-    corpus, data = folder / "corpus", folder / "data"
-    corpus.mkdir()
-    shutil.copy(SEED, corpus / SEED.name)
-    dossier = Dossier(load_settings(data_dir=data, corpus={"path": corpus}), embedder=embedder)
-    assert dossier.ingestor().run([corpus], corpus_root=corpus).added == 1
-    return corpus, data
-
-
 @pytest.fixture(scope="module")
 def seed_index(tmp_path_factory: pytest.TempPathFactory,
                embedder: SentenceEmbeddings) -> tuple[Path, Path]:
     """The seed corpus ingested once for the module; tests only read it."""
-    return _ingested(tmp_path_factory.mktemp("telegram"), embedder)
+    return ingest_corpus(tmp_path_factory.mktemp("telegram"), embedder)
 
 
 @pytest.fixture(scope="module")
 def writable_index(tmp_path_factory: pytest.TempPathFactory,
                    embedder: SentenceEmbeddings) -> tuple[Path, Path]:
     """A second copy for the tests that add documents to the corpus."""
-    return _ingested(tmp_path_factory.mktemp("telegram-ingest"), embedder)
+    return ingest_corpus(tmp_path_factory.mktemp("telegram-ingest"), embedder)
 
 
 @pytest.fixture
 def server() -> Iterator[TelegramTestServer]:
-    with TelegramTestServer() as srv:
+    with server_with(USER, ADMIN, STRANGER, group=GROUP) as srv:
         TOKENS.append(srv.token)
-        for user in (USER, ADMIN, STRANGER):
-            srv.add_user(user)
-        srv.add_group(GROUP)
         yield srv
 
 

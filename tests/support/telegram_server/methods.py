@@ -150,15 +150,7 @@ class BotApiMethods(ServerState):
         params = req.params
         with self._lock:
             state = self._resolve_chat(params.get("chat_id"))
-            source = params.get("text")
-            if source is None or source == "":
-                raise bad_request("message text is empty")
-            source = str(source)
-            text, entities = self._render(source, params.get("parse_mode"), params.get("entities"))
-            if not text:
-                raise bad_request("message text is empty")
-            if utf16_len(text) > MAX_MESSAGE_LENGTH:
-                raise bad_request("message is too long")
+            source, text, entities = self._message_text(params)
             markup = check_reply_markup(params.get("reply_markup"))
             reply_to = self._resolve_reply(state, params)
             message = self._new_message(state, self._bot_user, reply_to=reply_to)
@@ -178,15 +170,7 @@ class BotApiMethods(ServerState):
             state, message = self._resolve_editable(params)
             if "text" not in message:
                 raise bad_request("there is no text in the message to edit")
-            source = params.get("text")
-            if source is None or source == "":
-                raise bad_request("message text is empty")
-            source = str(source)
-            text, entities = self._render(source, params.get("parse_mode"), params.get("entities"))
-            if not text:
-                raise bad_request("message text is empty")
-            if utf16_len(text) > MAX_MESSAGE_LENGTH:
-                raise bad_request("message is too long")
+            source, text, entities = self._message_text(params)
             markup = check_reply_markup(params.get("reply_markup"))
             # Omitting reply_markup removes an inline keyboard, as on Telegram.
             new_markup = markup if markup is not None and "inline_keyboard" in markup else None
@@ -314,6 +298,20 @@ class BotApiMethods(ServerState):
                 "file_path": stored.file_path,
             }
 
+
+    def _message_text(self, params: JSONDict) -> tuple[str, str, list[JSONDict]]:
+        """The text as sent, and as Telegram stores it with its entities; 400 when empty
+        or too long."""
+        source = params.get("text")
+        if source is None or source == "":
+            raise bad_request("message text is empty")
+        source = str(source)
+        text, entities = self._render(source, params.get("parse_mode"), params.get("entities"))
+        if not text:
+            raise bad_request("message text is empty")
+        if utf16_len(text) > MAX_MESSAGE_LENGTH:
+            raise bad_request("message is too long")
+        return source, text, entities
 
     def _render(self, source: str, parse_mode: Any, entities: Any) -> tuple[str, list[JSONDict]]:
         if entities is not None and not isinstance(entities, list):

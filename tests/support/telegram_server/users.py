@@ -116,10 +116,7 @@ class UserSide(ServerState):
         ``chat_id`` defaults to the user's private chat. reply_to_message is the stored message.
         """
         with self._lock:
-            user = self._ensure_user(user_id, None, None, None, None)
-            state = self._private_chat(user) if chat_id is None else self._chats.get(chat_id)
-            if state is None:
-                raise ValueError(f"unknown chat {chat_id}; add_group() or add_user() first")
+            user, state = self._sender_and_chat(user_id, chat_id)
             if reply_to_message_id is None:
                 reply_to_message_id = self._last_bot_message_id(state)
             message = self._user_message(state, user, text, None, reply_to_message_id)
@@ -142,20 +139,13 @@ class UserSide(ServerState):
         ``chat_id`` defaults to the user's private chat.
         """
         with self._lock:
-            user = self._ensure_user(user_id, None, None, None, None)
-            state = self._private_chat(user) if chat_id is None else self._chats.get(chat_id)
-            if state is None:
-                raise ValueError(f"unknown chat {chat_id}; add_group() or add_user() first")
+            user, state = self._sender_and_chat(user_id, chat_id)
             stored = self._store_file(
                 content, file_name, mime_type, len(content) if file_size is None else file_size
             )
             message = self._new_message(state, user)
             message["document"] = document_dict(stored)
-            if caption:
-                message["caption"] = caption
-                caption_entities = detect_entities(caption)
-                if caption_entities:
-                    message["caption_entities"] = caption_entities
+            _set_caption(message, caption)
             return self._enqueue({"message": message})
 
     def add_media(
@@ -174,10 +164,7 @@ class UserSide(ServerState):
         if caption and kind not in ("photo", "video"):
             raise ValueError(f"a {kind} has no caption")
         with self._lock:
-            user = self._ensure_user(user_id, None, None, None, None)
-            state = self._private_chat(user) if chat_id is None else self._chats.get(chat_id)
-            if state is None:
-                raise ValueError(f"unknown chat {chat_id}; add_group() or add_user() first")
+            user, state = self._sender_and_chat(user_id, chat_id)
             message = self._new_message(state, user)
             number = next(self._counter)
             message[kind] = copy.deepcopy(_MEDIA[kind])
@@ -185,11 +172,7 @@ class UserSide(ServerState):
                 if "file_id" in part:
                     part["file_id"] = f"{kind}-{number}-{part['file_id']}"
                     part["file_unique_id"] = f"{kind}{number}{part['file_unique_id']}"
-            if caption:
-                message["caption"] = caption
-                caption_entities = detect_entities(caption)
-                if caption_entities:
-                    message["caption_entities"] = caption_entities
+            _set_caption(message, caption)
             return self._enqueue({"message": message})
 
     def add_callback_query(
@@ -207,10 +190,7 @@ class UserSide(ServerState):
         exist on the message can be pressed. ``chat_id`` defaults to the user's private chat.
         """
         with self._lock:
-            user = self._ensure_user(user_id, None, None, None, None)
-            state = self._private_chat(user) if chat_id is None else self._chats.get(chat_id)
-            if state is None:
-                raise ValueError(f"unknown chat {chat_id}")
+            user, state = self._sender_and_chat(user_id, chat_id)
             if message_id is None:
                 message_id = next(
                     (
@@ -272,6 +252,14 @@ class UserSide(ServerState):
             user = self._ensure_user(user_id, None, None, None, None)
             self._private_chat(user).blocked = blocked
 
+    def _sender_and_chat(self, user_id: int, chat_id: int | None) -> tuple[JSONDict, ChatState]:
+        """The user, and the chat they write in: ``chat_id``, else their private chat."""
+        user = self._ensure_user(user_id, None, None, None, None)
+        state = self._private_chat(user) if chat_id is None else self._chats.get(chat_id)
+        if state is None:
+            raise ValueError(f"unknown chat {chat_id}; add_group() or add_user() first")
+        return user, state
+
     def _user_message(
         self,
         state: ChatState,
@@ -297,3 +285,12 @@ class UserSide(ServerState):
             if message["from"]["id"] == self._bot_user["id"]:
                 return int(message["message_id"])
         raise ValueError(f"the bot has sent nothing to chat {state.chat['id']} yet")
+
+
+def _set_caption(message: JSONDict, caption: str | None) -> None:
+    """A caption with the entities Telegram detects in it (mentions, commands, links)."""
+    if caption:
+        message["caption"] = caption
+        caption_entities = detect_entities(caption)
+        if caption_entities:
+            message["caption_entities"] = caption_entities
