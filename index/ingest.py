@@ -179,8 +179,8 @@ class Ingestor:
         """Embed the queued articles' passages in one pool, write them, empty the queue."""
         if not pending:
             return
-        reused = {id(p): self._reusable_vectors(p) for p in pending}
-        fresh = [p for p in pending if reused[id(p)] is None]
+        reused = self._reusable_vectors(pending)
+        fresh = [p for p in pending if id(p) not in reused]
         texts = [self.embedding_input(p.article, c) for p in fresh for c in p.chunks]
         if texts:
             self.embedder.prepare(texts)
@@ -189,30 +189,31 @@ class Ingestor:
         at = 0
         items = []
         for item in pending:
-            own = reused[id(item)]
+            own = reused.get(id(item))
             if own is None:
                 own = vectors[at : at + len(item.chunks)]
                 at += len(item.chunks)
             items.append((item.article, item.chunks, own))
-        for item in pending:
-            if item.moved_from is not None:
-                write.remove_article(item.moved_from.id)
+        write.remove_articles([p.moved_from.id for p in pending if p.moved_from is not None])
         write.replace_articles(items)
         report.added += sum(p.is_new for p in pending)
         report.updated += sum(not p.is_new for p in pending)
         pending.clear()
 
-    def _reusable_vectors(self, item: _Pending) -> Any | None:
-        """The stored vectors of a moved article's passages, when the embedding input of
-        every one is unchanged; else None (embed them)."""
-        moved = item.moved_from
-        if moved is None or moved.content_hash != item.article.content_hash:
-            return None
-        stored = self.store.passage_vectors(moved.id)
-        found = [stored.get((c.start, c.end, c.text)) for c in item.chunks]
-        if any(vector is None for vector in found):
-            return None
-        return np.asarray(found, dtype=np.float32)
+    def _reusable_vectors(self, pending: list[_Pending]) -> dict[int, Any]:
+        """By id() of the queued item: the stored vectors of a moved article's passages,
+        when the embedding input of every one is unchanged (else it is embedded again)."""
+        moved = [p for p in pending if p.moved_from is not None
+                 and p.moved_from.content_hash == p.article.content_hash]
+        stored = self.store.passage_vectors([p.moved_from.id for p in moved if p.moved_from])
+        reused: dict[int, Any] = {}
+        for item in moved:
+            assert item.moved_from is not None
+            own = stored[item.moved_from.id]
+            found = [own.get((c.start, c.end, c.text)) for c in item.chunks]
+            if all(vector is not None for vector in found):
+                reused[id(item)] = np.asarray(found, dtype=np.float32)
+        return reused
 
 
 def _record_of(article: Article) -> ArticleRecord:
