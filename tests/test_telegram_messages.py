@@ -144,3 +144,24 @@ async def test_group_wording_for_a_bare_mention_and_for_people_not_served(
     # One line to each person the bot does not serve here, about them, not the group.
     assert [m.text for m in refused] == [prompts.TG_NOT_ALLOWED_USER] * 2
 
+
+
+@pytest.mark.slow
+async def test_the_unanswered_count_comes_when_the_user_may_ask_again_unprompted(
+    index: tuple[Path, Path], embedder: SentenceEmbeddings, server: TelegramTestServer,
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    dossier = telegram_dossier(index, embedder, server, questions_per_minute=2)
+    async with running_bot(dossier, server, tmp_path / "p", clock=lambda: now[0]):
+        for n in range(2):
+            asked = server.add_private_message(f"{OBSTACLES} ({n})")["message"]["message_id"]
+            await server.wait_for_async(replies_to(asked), chat_id=USER)
+        now[0] += 59  # one second of the minute left
+        first_refused = server.add_private_message(AUTHOR)["message"]["message_id"]
+        for n in range(2):
+            server.add_private_message(f"{AUTHOR} ({n})")
+        wait, note = await server.wait_for_async(replies_to(first_refused), chat_id=USER,
+                                                 count=2)
+    assert wait.text == prompts.TG_RATE_LIMITED.format(seconds=1)
+    assert note.text == render.not_answered(2)
