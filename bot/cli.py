@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from bot.errors import DossierError
 from bot.factory import Dossier
+from bot.logs import configure_logging
 from bot.settings import load_settings
 
 app = typer.Typer(
@@ -44,7 +46,9 @@ def main_options(
 
 
 def _dossier() -> Dossier:
-    return Dossier(load_settings(_State.config, data_dir=_State.data_dir))
+    settings = load_settings(_State.config, data_dir=_State.data_dir)
+    configure_logging(settings.log.format, logging.WARNING)
+    return Dossier(settings)
 
 
 def _print_json(data: Any) -> None:

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from bot.errors import DossierError
+from bot.logs import log_value
 from bot.settings import Settings
-from bot.uploads import document_extension, save_document
+from bot.uploads import DOCUMENT_EXTENSIONS, UPLOADS_FOLDER, document_extension, save_document
 from index.embeddings import SentenceEmbeddings
 from index.ingest import Ingestor, IngestReport, Progress
+from index.loaders import article_id
 from index.store import PassageStore, make_client
 
 if TYPE_CHECKING:
@@ -40,12 +42,24 @@ class UnsupportedDocument(DossierError):
 
 @dataclass(frozen=True)
 class AddedDocument:
-    """What became of a document added to the corpus: its file name there, the ingest's
-    report, and whether it was kept (a document that could not be indexed is removed)."""
+    """What became of a document added to the corpus: its file name among the uploads, its
+    article id, the ingest's report, whether it was kept (a document that could not be
+    indexed is removed) and whether it replaced an earlier upload of the same name."""
 
     name: str
+    article_id: str
     report: IngestReport
     kept: bool
+    replaced: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A document added through a front end, as it lies in the corpus's uploads folder."""
+
+    name: str
+    article_id: str
+    size: int
 
 
 class Dossier:
@@ -103,30 +117,64 @@ class Dossier:
             ingestor = self.ingestor(rebuild=rebuild)
             if on_calibrate is not None:
                 ingestor.embedder.on_calibrate = on_calibrate
-            root = targets[0] if targets[0].is_dir() else None
+            root = self._root_for(targets[0])
             return ingestor.run(targets, prune=prune, corpus_root=root, progress=progress)
+
+    def _root_for(self, target: Path) -> Path | None:
+        """What ids are relative to: the corpus folder for what lies in it (a file given
+        alone keeps the id a folder ingest gives it), else the folder given."""
+        corpus = self.corpus_path()
+        if target.absolute().is_relative_to(corpus.absolute()):
+            return corpus
+        return target if target.is_dir() else None
 
     def add_document(self, file_name: str | None, data: bytes,
                      mime_type: str | None = None) -> AddedDocument:
-        """Save a document in the corpus folder under a name of ours and index it; a
-        document that could not be indexed is removed again."""
+        """Save a document among the uploads under a name of ours and index it. An upload
+        of the same name is replaced (only an upload: a corpus file never is); a document
+        that could not be indexed is removed again, and the upload it replaced restored."""
         extension = document_extension(file_name, mime_type)
         if extension is None:
             raise UnsupportedDocument(f"cannot read documents like {file_name!r}")
         corpus = self.corpus_path()
         with self.write_lock():
-            saved = save_document(corpus, file_name, extension, data)
-            path = corpus / saved.name  # as an ingest of the corpus folder names it
+            saved = save_document(self.uploads_path(), file_name, extension, data)
             try:
-                report = self.ingestor().run([path], corpus_root=corpus)
+                report = self.ingestor().run([saved.path], corpus_root=corpus)
             except BaseException:
-                saved.unlink(missing_ok=True)
+                saved.undo()
                 raise
-        kept = not report.skipped
-        if not kept:
-            saved.unlink(missing_ok=True)
-        log.info("document %r saved as %s: %s", file_name, saved.name, report.to_json())
-        return AddedDocument(saved.name, report, kept)
+            kept = not report.skipped
+            if kept:
+                saved.commit()
+            else:
+                saved.undo()
+        name = saved.path.name
+        log.info("document %s saved as %s: %s", log_value(file_name), name, report.to_json())
+        return AddedDocument(name, article_id(saved.path, corpus), report, kept,
+                             replaced=saved.replaced)
+
+    def uploads(self) -> list[Upload]:
+        """The documents added through a front end, by name."""
+        folder, corpus = self.uploads_path(), self.corpus_path()
+        if not folder.is_dir():
+            return []
+        return [Upload(path.name, article_id(path, corpus), path.stat().st_size)
+                for path in sorted(folder.iterdir(), key=lambda p: p.name)
+                if path.is_file() and path.suffix.lower() in DOCUMENT_EXTENSIONS]
+
+    def remove_upload(self, name: str) -> Upload:
+        """Delete an upload and its article from the index."""
+        with self.write_lock():
+            upload = next((u for u in self.uploads() if u.name == name), None)
+            if upload is None:
+                raise DossierError(f"no upload named {name!r}")
+            (self.uploads_path() / upload.name).unlink()
+            with self.store.write() as write:
+                if upload.article_id in self.store.records():
+                    write.remove_article(upload.article_id)
+        log.info("upload %s removed", log_value(name))
+        return upload
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -177,3 +225,6 @@ class Dossier:
 
     def corpus_path(self) -> Path:
         return self.settings.corpus.path
+
+    def uploads_path(self) -> Path:
+        return self.corpus_path() / UPLOADS_FOLDER

@@ -81,18 +81,41 @@ TG_HOW_TO_ASK = (
     "Follow-up questions use our recent conversation; /reset forgets it."
 )
 TG_ARTICLES_HEADER = "Articles ({count}):"
+TG_ARTICLES_PAGE = "Page {page} of {pages}"
+TG_PAGE_BACK = "◀"
+TG_PAGE_NEXT = "▶"
+TG_SOURCES_BUTTON = "All {count} sources"
+TG_SOURCES_HEADER = "Sources for this answer ({count}):"
+TG_SOURCES_GONE = "I no longer have the sources of that answer; please ask again."
 TG_QUOTE_CONTINUED = "(continued)"
 TG_ASK_USAGE = "Ask me something after the command, e.g. /ask what are the obstacles?"
+TG_MENTION_USAGE = "Ask me something after mentioning me, e.g. {bot} what are the obstacles?"
+TG_NOT_TEXT = (
+    "I only read text: send your question as a message (a caption on a photo or a file "
+    "works too)."
+)
 TG_UNKNOWN_COMMAND = "I don't know that command; /help says what I can do."
 TG_RESET_DONE = "Done: I've forgotten our conversation. The next question starts afresh."
 TG_NOT_ALLOWED = "Sorry, this bot is private and not available in this chat."
+TG_NOT_ALLOWED_USER = "Sorry, I only answer the people I've been set up for, here and elsewhere."
 TG_TOO_LONG = "That question is {length} characters long; please keep it under {limit}."
 TG_RATE_LIMITED = "You're asking faster than I can keep up: please wait {seconds} s."
+TG_NOT_ANSWERED = (
+    "I did not answer {count} more question{s} you sent while over the limit; please send "
+    "again the ones you still want answered."
+)
 TG_UNAVAILABLE = "The article index is temporarily unavailable; please try again in a minute."
 TG_NO_INDEX = "No articles are indexed yet, so I can't answer questions. Ask an admin to add some."
 TG_INGEST_BUSY = "Another indexing run is in progress; please send the file again in a minute."
 TG_ERROR = "Sorry, something went wrong while handling that. Please try again."
 TG_ADMIN_ONLY = "Only the bot's admins can add articles."
+TG_ADMIN_COMMAND_ONLY = "Only the bot's admins can do that."
+TG_UPLOADS_HEADER = "Uploads ({count}); /remove N deletes one:"
+TG_NO_UPLOADS = "No documents have been uploaded."
+TG_REMOVE_USAGE = "Say which upload to remove by its number in /uploads, e.g. /remove 2."
+TG_REMOVE_UNKNOWN = "There is no upload number {number}; /uploads lists them."
+TG_REMOVED = "Removed {name}: its article is no longer indexed."
+TG_INGEST_REPLACED = "It replaced the earlier upload of that name."
 TG_DOCUMENT_TYPE = "I can only add .txt, .md, .html, .htm or .pdf files."
 TG_DOCUMENT_TOO_BIG = "That file is {size:.1f} MB; the limit is {limit:g} MB."
 TG_INGEST_DONE = (
@@ -107,4 +130,8 @@ TG_COMMANDS = {
     "help": "What I know and how to ask",
     "reset": "Forget our conversation",
     "start": "Start here",
+}
+TG_ADMIN_COMMANDS = {
+    "uploads": "List the uploaded documents",
+    "remove": "Remove upload N (see /uploads)",
 }

@@ -128,6 +128,15 @@ class TelegramSettings(Section):
     max_document_mb: float = Field(20.0, gt=0, description="Bot API getFile limit.")
 
 
+class LogSettings(Section):
+    format: Literal["text", "json"] = Field(
+        "text", description="text = one escaped line per record; json = JSON lines."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe record the bot logs (commands log warnings)."
+    )
+
+
 class Settings(BaseSettings):
     """Every Dossier setting; see config/default.toml for the commented defaults."""
 
@@ -145,6 +154,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()
+    log: LogSettings = LogSettings()
 
     @classmethod
     def settings_customise_sources(

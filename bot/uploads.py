@@ -1,11 +1,16 @@
-"""Documents added to the corpus by a front end: a safe name of ours, never overwriting."""
+"""Documents added to the corpus by a front end: a safe name of ours in the uploads folder,
+where a document of the same name replaces the earlier upload and nothing else."""
 
 from __future__ import annotations
 
 import os
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+# Uploads live in their own folder of the corpus: an upload can only ever replace an upload.
+UPLOADS_FOLDER = "uploads"
 
 # What index.loaders can read, by extension and, for names without one, by MIME type.
 DOCUMENT_EXTENSIONS = (".txt", ".md", ".html", ".htm", ".pdf")
@@ -44,22 +49,44 @@ def safe_document_stem(file_name: str | None) -> str:
     return slug or _FALLBACK_STEM
 
 
-def save_document(folder: Path, file_name: str | None, extension: str, content: bytes) -> Path:
-    """Write `content` to a new file in `folder` named by us; never overwrites anything."""
+@dataclass
+class SavedDocument:
+    """A document written to the uploads folder, with the upload it replaced set aside
+    until the caller keeps the new one (`commit`) or takes it back (`undo`)."""
+
+    path: Path
+    previous: Path | None = None
+
+    @property
+    def replaced(self) -> bool:
+        return self.previous is not None
+
+    def commit(self) -> None:
+        if self.previous is not None:
+            self.previous.unlink(missing_ok=True)
+
+    def undo(self) -> None:
+        self.path.unlink(missing_ok=True)
+        if self.previous is not None:
+            os.replace(self.previous, self.path)
+
+
+def save_document(folder: Path, file_name: str | None, extension: str,
+                  content: bytes) -> SavedDocument:
+    """Write `content` to `folder` under a name made by us from `file_name`; an earlier
+    upload of that name is set aside (hidden, so no ingest reads it) until commit or undo."""
     if extension not in DOCUMENT_EXTENSIONS:
         raise ValueError(f"unsupported extension {extension!r}")
     folder.mkdir(parents=True, exist_ok=True)
     root = folder.resolve()
-    stem = safe_document_stem(file_name)
-    for attempt in range(1, 10_000):
-        candidate = root / f"{stem if attempt == 1 else f'{stem}-{attempt}'}{extension}"
-        if candidate.parent != root:  # cannot happen with our stems; refuse rather than trust
-            raise ValueError("document name escapes the corpus folder")
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        return candidate
-    raise FileExistsError(f"no free name for {stem}{extension} in {folder}")
+    target = root / f"{safe_document_stem(file_name)}{extension}"
+    if target.parent != root:  # cannot happen with our stems; refuse rather than trust
+        raise ValueError("document name escapes the uploads folder")
+    previous = None
+    if target.is_symlink() or target.exists():
+        previous = root / f".{target.name}.previous"
+        os.replace(target, previous)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+    return SavedDocument(target, previous)

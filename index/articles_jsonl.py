@@ -18,7 +18,7 @@ from index.cleaning import (
     corpus_chrome_lines,
     strip_site_suffix,
 )
-from index.encoding import normalise_text
+from index.encoding import garbled_reason, normalise_text
 from index.errors import UnreadableArticle
 from index.models import Article, Skipped
 
@@ -118,6 +118,9 @@ def _article(
     )
     if not clean.text:
         raise UnreadableArticle(f"line {number}: no article text left after removing page chrome")
+    garbled = garbled_reason(clean.text)
+    if garbled:
+        raise UnreadableArticle(f"line {number}: {garbled}")
     url = _text_field(record, "url")
     return Article(
         id=_text_field(record, "id") or f"{Path(shown).name}-{number}",

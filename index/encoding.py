@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 import charset_normalizer
@@ -22,6 +23,13 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # cp1250 or mac_latin2 for a short French or English cp1252 text).
 _WESTERN = ("cp1252", "iso8859_15", "latin_1")
 _SAMPLE = 8192
+# Garbled text: of the 11,486 real news articles of both benchmark sets, none has fewer than
+# 68% of its visible characters in words; random bytes read as some 8-bit encoding have few.
+_MIN_WORD_SHARE = 0.5
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+# Scripts that mix within one word (Japanese writes kanji and kana together).
+_SCRIPT_FAMILY = {"CJK": "CJK", "HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK",
+                  "IDEOGRAPHIC": "CJK"}
 
 
 def decode_text(data: bytes) -> str:
@@ -30,6 +38,34 @@ def decode_text(data: bytes) -> str:
     if _looks_binary(text):
         raise UnreadableArticle("binary data, not text (control characters or NUL bytes)")
     return normalise_text(text)
+
+
+def garbled_reason(text: str) -> str | None:
+    """Why `text` is no language at all (random bytes read as some encoding), else None.
+
+    Words are letter runs of one script and one case pattern ("news", "News", "NEWS", "新闻");
+    random bytes give "GcZî", lone letters and symbols, or runs that mix scripts.
+    """
+    sample = text[:_SAMPLE]
+    visible = sum(1 for ch in sample if not ch.isspace())
+    words = [run for run in _LETTER_RUN.findall(sample) if _is_word(run)]
+    if not words or sum(map(len, words)) < _MIN_WORD_SHARE * visible:
+        return "not text in any language (no words: random bytes or a wrong encoding)"
+    return None
+
+
+def _is_word(run: str) -> bool:
+    if len(run) < 2:
+        return False
+    cased = any(ch.isupper() or ch.islower() for ch in run)
+    if cased and not (run.islower() or run.isupper() or run.istitle()):
+        return False
+    return len({_script(ch) for ch in run}) == 1
+
+
+def _script(ch: str) -> str:
+    first = unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+    return _SCRIPT_FAMILY.get(first, first)
 
 
 def normalise_text(text: str) -> str:

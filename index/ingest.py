@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from index.chunking import chunk_article, embedding_text
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
@@ -57,6 +59,9 @@ class _Pending:
     article: Article
     chunks: list[Chunk]
     is_new: bool
+    # The same article indexed under an earlier id (a stem id before ids were paths, or a
+    # renamed file): dropped in the same write, its vectors reused when nothing else changed.
+    moved_from: ArticleRecord | None = None
 
 
 class Ingestor:
@@ -146,19 +151,27 @@ class Ingestor:
         where = article.path or article.id
         if article.id in seen_ids:
             return Skipped(where, f"duplicate article id {article.id!r} in this ingest")
+        existing = records.get(article.id)
+        if existing is not None and _other_live_source(existing.path, article.path):
+            return Skipped(where, f"article id {article.id!r} belongs to {existing.path}: "
+                                  "not replaced")
         owner = owner_of_text.get(article.text_hash)
+        moved_from = None
         if owner is not None and owner.id != article.id:
-            return Skipped(where, f"same text as {owner.path or owner.id}: indexed once")
+            if existing is not None or owner.id in seen_ids or _other_live_source(
+                    owner.path, article.path):
+                return Skipped(where, f"same text as {owner.path or owner.id}: indexed once")
+            moved_from = owner
         seen_ids.add(article.id)
         owner_of_text[article.text_hash] = _record_of(article)
-        existing = records.get(article.id)
         if existing is not None and existing.content_hash == article.content_hash:
             report.unchanged += 1
             return None
         chunks = self.chunk(article)
         if not chunks:
             return Skipped(where, "no text left after removing page chrome")
-        pending.append(_Pending(article, chunks, is_new=existing is None))
+        pending.append(_Pending(article, chunks, is_new=existing is None and moved_from is None,
+                                moved_from=moved_from))
         return None
 
     def _embed_and_write(self, pending: list[_Pending], report: IngestReport,
@@ -166,19 +179,41 @@ class Ingestor:
         """Embed the queued articles' passages in one pool, write them, empty the queue."""
         if not pending:
             return
-        texts = [self.embedding_input(p.article, c) for p in pending for c in p.chunks]
-        self.embedder.prepare(texts)
-        vectors = self.embedder.encode(texts)
-        report.embedded += len(texts)
-        items = []
+        reused = self._reusable_vectors(pending)
+        fresh = [p for p in pending if id(p) not in reused]
+        texts = [self.embedding_input(p.article, c) for p in fresh for c in p.chunks]
+        if texts:
+            self.embedder.prepare(texts)
+            vectors = self.embedder.encode(texts)
+            report.embedded += len(texts)
         at = 0
+        items = []
         for item in pending:
-            items.append((item.article, item.chunks, vectors[at : at + len(item.chunks)]))
-            at += len(item.chunks)
+            own = reused.get(id(item))
+            if own is None:
+                own = vectors[at : at + len(item.chunks)]
+                at += len(item.chunks)
+            items.append((item.article, item.chunks, own))
+        write.remove_articles([p.moved_from.id for p in pending if p.moved_from is not None])
         write.replace_articles(items)
         report.added += sum(p.is_new for p in pending)
         report.updated += sum(not p.is_new for p in pending)
         pending.clear()
+
+    def _reusable_vectors(self, pending: list[_Pending]) -> dict[int, Any]:
+        """By id() of the queued item: the stored vectors of a moved article's passages,
+        when the embedding input of every one is unchanged (else it is embedded again)."""
+        moved = [p for p in pending if p.moved_from is not None
+                 and p.moved_from.content_hash == p.article.content_hash]
+        stored = self.store.passage_vectors([p.moved_from.id for p in moved if p.moved_from])
+        reused: dict[int, Any] = {}
+        for item in moved:
+            assert item.moved_from is not None
+            own = stored[item.moved_from.id]
+            found = [own.get((c.start, c.end, c.text)) for c in item.chunks]
+            if all(vector is not None for vector in found):
+                reused[id(item)] = np.asarray(found, dtype=np.float32)
+        return reused
 
 
 def _record_of(article: Article) -> ArticleRecord:
@@ -193,6 +228,17 @@ def _record_of(article: Article) -> ArticleRecord:
         text_hash=article.text_hash,
         passages=0,
     )
+
+
+def _other_live_source(indexed: str | None, incoming: str | None) -> bool:
+    """Whether an indexed article came from another file that still exists (not the same
+    file under another spelling of its path, nor a file since removed or renamed)."""
+    if not indexed or not incoming:
+        return False
+    old, new = Path(indexed), Path(incoming)
+    if old.resolve() == new.resolve():
+        return False
+    return old.exists()
 
 
 def _gone(

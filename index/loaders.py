@@ -6,14 +6,13 @@ import hashlib
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from index.articles_jsonl import INFLATE_FACTOR, iter_jsonl_articles
 from index.cleaning import CleanText, clean_article_text, clean_paragraphs
-from index.encoding import decode_text
+from index.encoding import decode_text, garbled_reason
 from index.errors import UnreadableArticle
 from index.formats import Extracted, read_html, read_markdown
 from index.models import Article, Skipped
@@ -95,24 +94,14 @@ def display_path(path: Path) -> str:
 
 
 def article_id(path: Path, corpus_root: Path | None) -> str:
-    """A slug of the path under the corpus root: stable across runs and machines.
-
-    A name that is already a slug (`mexico-canada-critical-minerals.txt`) gives itself;
-    any other gets a short hash of its path, so two names that slug alike stay apart.
-    """
-    relative = _relative_to_root(path, corpus_root)
-    suffix = format_suffix(path)
-    stem = relative[: -len(suffix)] if suffix and relative.lower().endswith(suffix) else relative
-    slug = slugify(stem.replace("/", "-"))
-    if slug and slug == stem.replace("/", "-"):
-        return slug
-    return f"{slug or 'article'}-{_short_hash(relative)}"
-
-
-def slugify(text: str) -> str:
-    """Lower-case ASCII letters, digits and single hyphens."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")
+    """The file's path under the corpus root (`world/report.txt`), else the path as shown:
+    never its stem alone, so no file can take the place of another file's article."""
+    if corpus_root is not None:
+        try:
+            return path.absolute().relative_to(corpus_root.absolute()).as_posix()
+        except ValueError:
+            pass
+    return display_path(path)
 
 
 def _iter_path(path: Path, corpus_root: Path | None, max_bytes: int) -> Iterator[Article | Skipped]:
@@ -193,7 +182,7 @@ def _load_safely(
     except OSError as error:
         yield Skipped(shown, f"cannot read file ({error.strerror or error})")
     except Exception as error:  # one bad file must never stop an ingest
-        log.warning("unexpected error reading %s", shown, exc_info=True)
+        log.warning("unexpected error reading %r", shown, exc_info=True)
         yield Skipped(shown, f"could not read ({type(error).__name__}: {error})"[:200])
 
 
@@ -238,6 +227,9 @@ def _article_from(
 ) -> Article:
     if not clean.text.strip():
         raise UnreadableArticle("no article text found (only page chrome or markup)")
+    garbled = garbled_reason(clean.text)
+    if garbled:
+        raise UnreadableArticle(garbled)
     return Article(
         id=article_id(path, corpus_root),
         title=extracted.title or clean.title or title_from_name(path),
@@ -260,21 +252,13 @@ def title_from_name(path: Path) -> str:
     return words[:1].upper() + words[1:] if words else path.name
 
 
-def _relative_to_root(path: Path, corpus_root: Path | None) -> str:
-    if corpus_root is not None:
-        try:
-            return path.absolute().relative_to(corpus_root.absolute()).as_posix()
-        except ValueError:
-            pass
-    return path.name
-
-
 def _short_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:6]
 
 
 def _unique(article: Article, used: dict[str, str]) -> Article:
-    """Two files that slug alike in one run (`story.txt`, `story.md`): the later gets a hash."""
+    """Two items of one run with one id (a file given twice, under two spellings): the later
+    gets a hash of its path."""
     owner = used.setdefault(article.id, article.path or "")
     if owner == (article.path or ""):
         return article

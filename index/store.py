@@ -355,6 +355,30 @@ class PassageStore:
             )
 
     @_reachable
+    def passage_vectors(self, article_ids: Sequence[str],
+                        ) -> dict[str, dict[tuple[int, int, str], Any]]:
+        """Stored vectors by article, then by passage (start, end, text): what a moved
+        article reuses instead of embedding its passages again. One read for all of them."""
+        found: dict[str, dict[tuple[int, int, str], Any]] = {i: {} for i in article_ids}
+        if not article_ids:
+            return found
+        got = self.passages.get(where={"article_id": {"$in": list(article_ids)}},
+                                include=["embeddings", "documents", "metadatas"])
+        vectors = got["embeddings"] if got["embeddings"] is not None else []
+        for doc, meta, vector in zip(got["documents"] or [], got["metadatas"] or [], vectors,
+                                     strict=True):
+            key = (int(meta["start"]), int(meta["end"]), doc or "")
+            found[str(meta["article_id"])][key] = vector
+        return found
+
+    @_reachable
+    def remove_articles(self, article_ids: Sequence[str]) -> None:
+        """Drop several articles, passages and registry entries, in two calls."""
+        if article_ids:
+            self.passages.delete(where={"article_id": {"$in": list(article_ids)}})
+            self.articles.delete(ids=list(article_ids))
+
+    @_reachable
     def remove_article(self, article_id: str) -> None:
         self.passages.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
@@ -457,6 +481,10 @@ class StoreWrite:
     def remove_article(self, article_id: str) -> None:
         self._begin()
         self.store.remove_article(article_id)
+
+    def remove_articles(self, article_ids: Sequence[str]) -> None:
+        self._begin()
+        self.store.remove_articles(article_ids)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -7,12 +7,14 @@ import gzip
 import io
 import json
 import os
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from index.encoding import garbled_reason
 from index.errors import UnreadableArticle
 from index.loaders import (
     SUPPORTED_SUFFIXES,
@@ -105,7 +107,7 @@ def test_seed_text_file(corpus: Path) -> None:
     articles, skipped = load_folder(corpus)
     assert skipped == []
     (article,) = articles
-    assert article.id == "mexico-canada-critical-minerals"
+    assert article.id == "mexico-canada-critical-minerals.txt"
     assert article.title == "Mexico and Canada Plan Joint Action on Critical Minerals"
     assert article.author == "Fiaz Ahmed"
     assert article.text.startswith("Mexico and Canada are preparing")
@@ -315,7 +317,7 @@ def test_text_is_nfc_normalised(corpus: Path) -> None:
 # --- ids and paths ------------------------------------------------------------------------
 
 
-def test_ids_are_slugs_and_distinct(corpus: Path) -> None:
+def test_ids_are_paths_under_the_root_and_distinct(corpus: Path) -> None:
     (corpus / "2024" / "jan").mkdir(parents=True)
     (corpus / "2024" / "jan" / "bridge-vote.txt").write_text(BODY, encoding="utf-8")
     (corpus / "Bridge Vote.txt").write_text(BODY + " Again.", encoding="utf-8")
@@ -323,20 +325,20 @@ def test_ids_are_slugs_and_distinct(corpus: Path) -> None:
     (corpus / "bridge-vote.md").write_text(BODY + " And more.", encoding="utf-8")
     articles, skipped = load_folder(corpus)
     assert skipped == []
-    assert len({a.id for a in articles}) == 4
     by_path = {a.path.rsplit("corpus/", 1)[1]: a.id for a in articles if a.path}
-    assert by_path["2024/jan/bridge-vote.txt"] == "2024-jan-bridge-vote"
-    assert by_path["Bridge Vote.txt"].startswith("bridge-vote-")
-    # Same stem, two formats: the first in name order keeps the plain id.
-    assert by_path["bridge-vote.md"] == "bridge-vote"
-    assert by_path["bridge-vote.txt"].startswith("bridge-vote-")
+    assert all(path == article_id for path, article_id in by_path.items())
+    assert len(by_path) == 4
     again = {a.path: a.id for a in load_folder(corpus)[0]}
     assert again == {a.path: a.id for a in articles}
 
 
-def test_article_id_is_file_name_without_root(tmp_path: Path) -> None:
-    assert article_id(tmp_path / "x" / "mexico-canada.txt", None) == "mexico-canada"
-    assert article_id(tmp_path / "a" / "b.jsonl.gz", tmp_path) == "a-b"
+def test_article_id_is_the_path_under_the_root_else_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert article_id(tmp_path / "a" / "b.jsonl.gz", tmp_path) == "a/b.jsonl.gz"
+    assert article_id(tmp_path / "x" / "mexico-canada.txt", None) == "x/mexico-canada.txt"
+    assert article_id(Path("/elsewhere/report.txt"), tmp_path) == "/elsewhere/report.txt"
 
 
 def test_path_is_relative_to_cwd(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,6 +351,32 @@ def test_path_is_relative_to_cwd(corpus: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 # --- bad input -------------------------------------------------------------------------------
+
+
+def _random_bytes(seed: int, low: int, size: int) -> bytes:
+    generator = random.Random(seed)
+    return bytes(generator.randrange(low, 256) for _ in range(size))
+
+
+def test_random_bytes_named_txt_are_skipped_as_not_text(corpus: Path) -> None:
+    # Each of these once decoded as cp1252 or Shift-JIS and became an article titled "Bin".
+    for seed, low, size in ((4, 32, 100), (17, 32, 100), (181, 128, 64), (138, 0, 16)):
+        (corpus / f"bin-{seed}.txt").write_bytes(_random_bytes(seed, low, size))
+    (corpus / "bin.jsonl").write_text(json.dumps(
+        {"id": "r1", "text": _random_bytes(4, 32, 100).decode("cp1252", "replace")}) + "\n")
+    articles, skipped = load_folder(corpus)
+    assert articles == []
+    assert len(skipped) == 5 and all("no words" in s.reason for s in skipped)
+
+
+@pytest.mark.parametrize("text", [
+    "中国的经济增长在今年第三季度放缓，官方数据显示。工厂订单下降，出口减少。",
+    "東京の株式市場は月曜日に大きく下落しました。投資家は金利を心配しています。",
+    "Экономика России выросла на три процента в этом году, сообщил министр.",
+    "NASA said on Tuesday the Artemis II crew will fly around the Moon in 2026.",
+])
+def test_short_real_text_in_any_script_is_not_garbled(text: str) -> None:
+    assert garbled_reason(text) is None
 
 
 def test_each_bad_file_is_skipped_with_a_reason_and_the_rest_loads(corpus: Path) -> None:
@@ -366,7 +394,7 @@ def test_each_bad_file_is_skipped_with_a_reason_and_the_rest_loads(corpus: Path)
         "Sign in to comment\nPrivacy Policy\n", encoding="utf-8"
     )
     articles, skipped = load_folder(corpus, max_bytes=1000)
-    assert [a.id for a in articles] == ["good"]
+    assert [a.id for a in articles] == ["good.txt"]
     reasons = {Path(s.path).name: s.reason for s in skipped}
     assert reasons["empty.txt"] == "empty file"
     assert reasons["blank.md"].startswith("empty file")
@@ -449,7 +477,7 @@ def test_hidden_and_unsupported_files(corpus: Path) -> None:
     (corpus / "story.docx").write_bytes(b"PK\x03\x04")
     (corpus / "story.txt").write_text(BODY, encoding="utf-8")
     articles, skipped = load_folder(corpus)
-    assert [a.id for a in articles] == ["story"]
+    assert [a.id for a in articles] == ["story.txt"]
     assert [(Path(s.path).name, s.reason) for s in skipped] == [
         ("story.docx", "unsupported file type .docx")
     ]

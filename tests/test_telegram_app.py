@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import pickle
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -27,7 +26,17 @@ from bot.telegram.render import render_answer, visible_text
 from bot.uploads import document_extension, safe_document_stem
 from index.embeddings import SentenceEmbeddings
 from tests.support import SEED
-from tests.support.bot_harness import SALMON, running_bot
+from tests.support.bot_harness import (
+    SALMON,
+    ask,
+    blockquote_bodies,
+    ingest_corpus,
+    replies_to,
+    running_bot,
+    server_with,
+    settle,
+    telegram_dossier,
+)
 from tests.support.telegram_server import SentMessage, TelegramTestServer
 
 USER, ADMIN, STRANGER = 1001, 2002, 3003
@@ -64,71 +73,35 @@ def module_log() -> Iterator[_Formatted]:
     root.setLevel(level)
 
 
-def _ingested(folder: Path, embedder: SentenceEmbeddings) -> tuple[Path, Path]:
-    corpus, data = folder / "corpus", folder / "data"
-    corpus.mkdir()
-    shutil.copy(SEED, corpus / SEED.name)
-    dossier = Dossier(load_settings(data_dir=data, corpus={"path": corpus}), embedder=embedder)
-    assert dossier.ingestor().run([corpus], corpus_root=corpus).added == 1
-    return corpus, data
-
-
 @pytest.fixture(scope="module")
 def seed_index(tmp_path_factory: pytest.TempPathFactory,
                embedder: SentenceEmbeddings) -> tuple[Path, Path]:
     """The seed corpus ingested once for the module; tests only read it."""
-    return _ingested(tmp_path_factory.mktemp("telegram"), embedder)
+    return ingest_corpus(tmp_path_factory.mktemp("telegram"), embedder)
 
 
 @pytest.fixture(scope="module")
 def writable_index(tmp_path_factory: pytest.TempPathFactory,
                    embedder: SentenceEmbeddings) -> tuple[Path, Path]:
     """A second copy for the tests that add documents to the corpus."""
-    return _ingested(tmp_path_factory.mktemp("telegram-ingest"), embedder)
+    return ingest_corpus(tmp_path_factory.mktemp("telegram-ingest"), embedder)
 
 
 @pytest.fixture
 def server() -> Iterator[TelegramTestServer]:
-    with TelegramTestServer() as srv:
+    with server_with(USER, ADMIN, STRANGER, group=GROUP) as srv:
         TOKENS.append(srv.token)
-        for user in (USER, ADMIN, STRANGER):
-            srv.add_user(user)
-        srv.add_group(GROUP)
         yield srv
 
 
 def _dossier(index: tuple[Path, Path], embedder: SentenceEmbeddings,
              server: TelegramTestServer, **telegram: Any) -> Dossier:
-    corpus, data = index
-    settings = load_settings(data_dir=data, corpus={"path": corpus}, telegram={
-        "api_base_url": server.base_url, "file_base_url": server.base_file_url, **telegram,
-    })
-    return Dossier(settings, embedder=embedder)
-
-
-async def _settle(server: TelegramTestServer) -> None:
-    """Wait until the bot has fetched everything queued (stop() then finishes the work)."""
-    await server.wait_until_async(lambda: not server.pending_updates(), timeout=10)
-
-
-def _blockquote_bodies(sent: SentMessage) -> list[str]:
-    data = (sent.text or "").encode("utf-16-le")
-    quotes = [data[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
-              for e in sent.entities if e["type"] == "blockquote"]
-    return [q.split("\n", 1)[1] for q in quotes]
-
-
-def _replies_to(message_id: int) -> Any:
-    def predicate(sent: SentMessage) -> bool:
-        return sent.reply_to_message_id == message_id
-    return predicate
+    return telegram_dossier(index, embedder, server, **telegram)
 
 
 async def _ask(server: TelegramTestServer, text: str, *, user: int = USER,
                timeout: float = 15) -> SentMessage:
-    question = server.add_private_message(text, user_id=user)["message"]["message_id"]
-    (reply,) = await server.wait_for_async(_replies_to(question), chat_id=user, timeout=timeout)
-    return reply
+    return await ask(server, text, user=user, timeout=timeout)
 
 
 # ---- end to end ----------------------------------------------------------------------------
@@ -142,7 +115,7 @@ async def test_a_private_question_gets_verbatim_quotes_as_html(
     async with running_bot(_dossier(seed_index, embedder, server), server, tmp_path / "p"):
         reply = await _ask(server, OBSTACLES)
     article = SEED.read_text(encoding="utf-8")
-    quotes = _blockquote_bodies(reply)
+    quotes = blockquote_bodies(reply)
     assert reply.parse_mode == "HTML" and "<blockquote>" in (reply.source_text or "")
     assert len(quotes) >= 2 and all(q in article for q in quotes)
     assert any("Infrastructure gaps also pose a challenge." in q for q in quotes)
@@ -162,14 +135,14 @@ async def test_in_a_group_only_mentions_replies_and_ask_are_answered(
         ignored = [server.add_group_message(text)["message"]["message_id"]
                    for text in (OBSTACLES, f"@other_bot {OBSTACLES}", "nice weather today")]
         mention = server.add_group_message(f"@{bot} {OBSTACLES}")["message"]["message_id"]
-        await server.wait_for_async(_replies_to(mention), chat_id=GROUP)
+        await server.wait_for_async(replies_to(mention), chat_id=GROUP)
         reply = server.add_reply(FOLLOW_UP, chat_id=GROUP)["message"]["message_id"]
         ask = server.add_group_message(f"/ask@{bot} {OBSTACLES}")["message"]["message_id"]
-        await server.wait_for_async(_replies_to(ask), chat_id=GROUP)
-        await _settle(server)
+        await server.wait_for_async(replies_to(ask), chat_id=GROUP)
+        await settle(server)
     sent = server.sent_messages(GROUP)
     assert [m.reply_to_message_id for m in sent] == [mention, reply, ask]
-    assert all(_blockquote_bodies(m) for m in sent)
+    assert all(blockquote_bodies(m) for m in sent)
     assert not set(ignored) & {m.reply_to_message_id for m in sent}
 
 
@@ -185,7 +158,7 @@ async def test_a_follow_up_survives_a_restart_and_reset_forgets_it(
     assert persistence.is_file()
     async with running_bot(_dossier(seed_index, embedder, server), server, persistence) as app:
         follow_up = await _ask(server, FOLLOW_UP)
-        assert any("foreign investors" in q for q in _blockquote_bodies(follow_up))
+        assert any("foreign investors" in q for q in blockquote_bodies(follow_up))
         assert len(app.chat_data[USER][CONVERSATION_KEY]) == 2
         reset = await _ask(server, "/reset")
         assert reset.text == prompts.TG_RESET_DONE
@@ -233,14 +206,15 @@ async def test_strangers_get_one_polite_refusal_and_no_work(
                                            user_id=STRANGER)["message"]["message_id"]
         server.add_group_message(OBSTACLES, user_id=STRANGER)
         answered = await _ask(server, OBSTACLES)
-        await _settle(server)
+        await settle(server)
     (refusal,) = server.sent_messages(STRANGER)
     assert refusal.text == prompts.TG_NOT_ALLOWED
     (group_refusal,) = server.sent_messages(GROUP)  # the mention; the chatter stays unanswered
-    assert group_refusal.text == prompts.TG_NOT_ALLOWED
+    # The group is served for others: the stranger is told it is about them, not the chat.
+    assert group_refusal.text == prompts.TG_NOT_ALLOWED_USER
     assert group_refusal.reply_to_message_id == mention
     assert [a.chat_id for a in server.chat_actions()] == [USER]
-    assert _blockquote_bodies(answered)
+    assert blockquote_bodies(answered)
 
 
 @pytest.mark.slow
@@ -255,9 +229,9 @@ async def test_rate_limit_and_length_cap_refuse_before_any_work(
         first, second = await _ask(server, OBSTACLES), await _ask(server, "who wrote it?")
         limited = await _ask(server, "and the minerals?")
         server.add_private_message("one more?")  # already told to wait: no second notice
-        await _settle(server)
+        await settle(server)
     assert too_long.text == prompts.TG_TOO_LONG.format(length=79, limit=60)
-    assert _blockquote_bodies(first) and second.text
+    assert blockquote_bodies(first) and second.text
     assert limited.text is not None and limited.text.startswith("You're asking faster")
     assert 55 <= int(limited.text.split("wait ")[1].split(" s")[0]) <= 60
     assert len(server.sent_messages(USER)) == 4
@@ -284,8 +258,8 @@ async def test_only_admins_add_documents_and_added_ones_are_answerable(
                             user=ADMIN)
     assert refused.text == prompts.TG_ADMIN_ONLY
     assert summary.text is not None and "1 added" in summary.text
-    assert (corpus / "salmon.md").read_bytes() == SALMON.encode()
-    assert any("twelve new salmon farms" in q for q in _blockquote_bodies(answer))
+    assert (corpus / "uploads" / "salmon.md").read_bytes() == SALMON.encode()
+    assert any("twelve new salmon farms" in q for q in blockquote_bodies(answer))
     assert "Salmon farms return to the Faroe fjords" in (answer.text or "")
 
 
@@ -296,6 +270,7 @@ async def test_hostile_file_names_stay_inside_the_corpus(
 ) -> None:
     corpus = writable_index[0]
     before = {p.name for p in corpus.iterdir()}
+    uploaded_before = {p.name for p in (corpus / "uploads").glob("*")}
     names = ["../../x.txt", "/etc/passwd.txt", "a\x00b.txt", "é" * 300 + ".txt", "....txt",
              "../../x.txt"]
     dossier = _dossier(writable_index, embedder, server, admin_user_ids=[ADMIN])
@@ -307,17 +282,19 @@ async def test_hostile_file_names_stay_inside_the_corpus(
                     "and the harbour master expects full traffic again within two weeks.\n")
             server.add_document(text.encode(), file_name=name, user_id=ADMIN)
         summaries = await server.wait_for_async(len(names), chat_id=ADMIN, timeout=30)
-    assert all("1 added" in (s.text or "") for s in summaries)
-    added = sorted(p for p in corpus.iterdir() if p.name not in before)
-    assert sorted(p.name for p in added) == sorted(
-        ["x.txt", "x-2.txt", "passwd.txt", "a-b.txt", "é" * 40 + ".txt", "document.txt"]
-    )
-    assert all(p.parent == corpus and len(p.name.encode()) <= 100 for p in added)
-    assert "report 0:" in (corpus / "x.txt").read_text() and "report 5:" in (
-        corpus / "x-2.txt").read_text()
+    assert all("1 added" in (s.text or "") for s in summaries[:-1])
+    assert "replaced the earlier upload" in (summaries[-1].text or "")
+    uploads = corpus / "uploads"
+    assert {p.name for p in corpus.iterdir()} == before | {"uploads"}
+    assert {p.name for p in uploads.iterdir()} - uploaded_before == {
+        "x.txt", "passwd.txt", "a-b.txt", "é" * 40 + ".txt", "document.txt"
+    }
+    assert all(len(p.name.encode()) <= 100 for p in uploads.iterdir())
+    # The second "../../x.txt" replaced the first upload of that name, and nothing else.
+    assert "report 5:" in (uploads / "x.txt").read_text()
     assert not (corpus.parent.parent / "x.txt").exists() and not Path("/x.txt").exists()
     assert not Path("/etc/passwd.txt").exists()
-    outside = [p for p in corpus.parent.rglob("*.txt") if p.parent != corpus]
+    outside = [p for p in corpus.parent.rglob("*.txt") if p.parent not in (corpus, uploads)]
     assert outside == []
 
 
@@ -353,8 +330,8 @@ async def test_flood_control_429s_still_answer_every_question_once_and_in_order(
     dossier = _dossier(seed_index, embedder, server, questions_per_minute=100)
     async with running_bot(dossier, server, tmp_path / "p"):
         asked = [server.add_private_message(q)["message"]["message_id"] for q in questions]
-        await server.wait_for_async(_replies_to(asked[-1]), chat_id=USER, timeout=40)
-        await _settle(server)
+        await server.wait_for_async(replies_to(asked[-1]), chat_id=USER, timeout=40)
+        await settle(server)
     replies = [m.reply_to_message_id for m in server.sent_messages(USER)
                if m.reply_to_message_id is not None]
     assert replies == asked  # each question answered exactly once, in the order asked
@@ -389,7 +366,7 @@ async def test_chats_run_in_parallel_while_each_chat_keeps_its_order(
         gated.go.set()
         await server.wait_for_async(2, chat_id=USER)
     assert [m.reply_to_message_id for m in server.sent_messages(USER)] == [slow, after]
-    assert _blockquote_bodies(other)
+    assert blockquote_bodies(other)
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,7 +12,7 @@ from telegram.error import BadRequest, NetworkError, TimedOut
 from bench.telegram_load import ingest_seed, inject_faults, run_load
 from bot.factory import Dossier
 from bot.settings import load_settings
-from bot.telegram.app import not_delivered
+from bot.telegram.delivery import deliver, not_delivered
 from index.embeddings import SentenceEmbeddings
 from tests.support.telegram_server import TelegramTestServer
 
@@ -66,3 +66,23 @@ def _raised(error: Exception, cause: BaseException | None) -> Exception:
 def test_only_sends_that_surely_delivered_nothing_are_retried(error: NetworkError,
                                                               retried: bool) -> None:
     assert not_delivered(error) is retried
+
+
+async def test_deliver_retries_what_was_not_delivered_and_nothing_else() -> None:
+    attempts: list[str] = []
+
+    def flaky(failures: list[Exception]) -> Callable[[], Awaitable[str]]:
+        async def send() -> str:
+            attempts.append("try")
+            if failures:
+                raise failures.pop(0)
+            return "sent"
+        return send
+
+    assert await deliver(flaky([NetworkError("Bad Gateway"), NetworkError("Bad Gateway")])) \
+        == "sent"
+    assert len(attempts) == 3
+    attempts.clear()
+    with pytest.raises(TimedOut):
+        await deliver(flaky([_raised(TimedOut(), httpx.ReadTimeout("x"))]))
+    assert len(attempts) == 1  # may have been delivered: never sent twice

@@ -180,10 +180,12 @@ async def test_help_and_article_lists(server: TelegramTestServer, bot: Bot) -> N
     assert "Story 010" not in help_text and "…and 290 more" in help_text
     assert "@dossier_bot" in help_text and "/ask &lt;question&gt;" in help_text
 
-    listing = render.render_articles(records)
-    assert len(listing) > 1 and all(render.fits(m) for m in listing)
+    pages = render.page_count(len(records))
+    listing = [render.render_articles_page(records, page) for page in range(1, pages + 1)]
+    assert pages == 30 and all(render.fits(m) for m in listing)
     parsed = await _send_all(bot, server, [help_text, *listing])
-    assert "1. Story 000 <&> — Ann, 2025-01-02" in parsed[1]
+    assert "1. Story 000 <&> — Ann, 2025-01-02" in parsed[1] and "Page 1 of 30" in parsed[1]
+    assert "300. Story 299" in parsed[-1] and "Page 30 of 30" in parsed[-1]
     assert sum(p.count("Story ") for p in parsed[1:]) == 300
     links = [e for m in server.sent_messages(USER)[1:] for e in m.entities
              if e["type"] == "text_link"]

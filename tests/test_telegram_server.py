@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -19,12 +18,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from tests.support.telegram_server import (
-    TelegramTestServer,
-    parse_html,
-    parse_markdown_v2,
-    utf16_len,
-)
+from tests.support.telegram_server import TelegramTestServer, parse_html, utf16_len
 
 USER = 1001
 
@@ -138,21 +132,22 @@ async def test_get_updates_offset_confirms_and_drops(server: TelegramTestServer,
 async def test_long_poll_returns_as_soon_as_an_update_arrives(
     server: TelegramTestServer, bot: Bot
 ) -> None:
-    started = time.monotonic()
     poll = asyncio.create_task(bot.get_updates(timeout=10))
-    await server.wait_for_calls_async("getUpdates")
-    await asyncio.sleep(0.2)
-    assert not poll.done()
+    (call,) = await server.wait_for_calls_async("getUpdates")
+    assert call.status is None and not poll.done()  # the server holds the request open
     server.add_private_message("wake up")
-    updates = await asyncio.wait_for(poll, 3)
+    updates = await asyncio.wait_for(poll, 9)  # answered by the update, not the timeout
     assert [u.effective_message.text for u in updates if u.effective_message] == ["wake up"]
-    assert time.monotonic() - started < 3
+    assert [c.status for c in server.calls("getUpdates")] == [200]
 
 
-async def test_long_poll_times_out_empty(bot: Bot) -> None:
-    started = time.monotonic()
-    assert await bot.get_updates(timeout=1) == ()
-    assert 0.9 <= time.monotonic() - started < 3
+async def test_long_poll_times_out_empty(server: TelegramTestServer, bot: Bot) -> None:
+    poll = asyncio.create_task(bot.get_updates(timeout=1))
+    (call,) = await server.wait_for_calls_async("getUpdates")
+    assert call.status is None  # held open, not answered at once
+    assert await poll == ()
+    (done,) = server.calls("getUpdates")
+    assert done.status == 200 and done.params["timeout"] == 1.0
 
 
 async def test_second_poller_terminates_the_first(server: TelegramTestServer, bot: Bot) -> None:
@@ -219,17 +214,12 @@ async def test_good_html_becomes_text_and_entities(server: TelegramTestServer, b
     assert sent is not None and sent.source_text == html and sent.parse_mode == "HTML"
 
 
-def test_parsers_report_telegram_errors() -> None:
+def test_the_html_parser_reports_telegram_errors() -> None:
     assert parse_html("<i>a</i>b") == ("ab", [{"type": "italic", "offset": 0, "length": 1}])
-    # Telegram itself passes a bare "&" through; the non-strict mode does the same.
-    assert parse_html("AT&T", strict=False) == ("AT&T", [])
     with pytest.raises(ValueError, match='Unsupported start tag "div" at byte offset 3'):
         parse_html("é <div>")
-    with pytest.raises(ValueError, match=r"Character '\.' is reserved"):
-        parse_markdown_v2("Done.")
-    assert parse_markdown_v2(r"*b* \. [l](https://x.io)")[1][1]["url"] == "https://x.io"
-    with pytest.raises(ValueError, match="Can't find end of Bold entity"):
-        parse_markdown_v2("*open")
+    with pytest.raises(ValueError, match="Can't find end tag corresponding to start tag"):
+        parse_html("<b>open")
 
 
 async def test_message_length_limit(server: TelegramTestServer, bot: Bot) -> None:
@@ -321,19 +311,46 @@ async def test_group_messages_carry_command_and_mention_entities(
     assert command.chat.type == "supergroup"
     assert command.parse_entities(["bot_command"]).popitem()[1] == f"/ask@{name}"
     assert mention.parse_entities(["mention"]).popitem()[1] == f"@{name}"
-    assert (await bot.get_chat(command.chat.id)).title == "Dossier Test Group"
-    member = await bot.get_chat_member(command.chat.id, USER)
-    assert member.status == "member"
+    assert command.chat.title == "Dossier Test Group"
 
 
-def test_privacy_mode_filters_group_messages() -> None:
-    with TelegramTestServer(privacy_mode=True) as srv:
-        name = srv.bot_username
-        assert "update_id" not in srv.add_group_message("chatter")
-        assert "update_id" not in srv.add_group_message("/ask@other_bot hi")
-        assert "update_id" in srv.add_group_message(f"/ask@{name} hi")
-        assert "update_id" in srv.add_group_message(f"hey @{name}")
-        assert len(srv.pending_updates()) == 2
+async def test_media_edits_and_group_buttons_arrive_as_telegram_sends_them(
+    server: TelegramTestServer, bot: Bot
+) -> None:
+    name = server.bot_username
+    photo = server.add_media("photo", caption=f"@{name} what is shown?")
+    server.add_media("sticker")
+    server.add_media("voice")
+    asked = server.add_private_message("first wording")["message"]["message_id"]
+    server.add_edited_message(USER, asked, "second wording")
+    server.add_edited_message(USER, photo["message"]["message_id"], "new caption")
+    with pytest.raises(ValueError, match="no caption"):
+        server.add_media("sticker", caption="stickers have none")
+    updates = await bot.get_updates()
+    captioned, sticker, voice, _, edited, recaptioned = updates
+    assert captioned.message is not None and len(captioned.message.photo) == 2
+    assert captioned.message.caption_entities[0].type == "mention"
+    assert captioned.message.text is None
+    assert sticker.message is not None and sticker.message.sticker is not None
+    assert voice.message is not None and voice.message.voice is not None
+    assert edited.edited_message is not None and edited.message is None
+    assert edited.edited_message.text == "second wording"
+    assert edited.edited_message.message_id == asked and edited.edited_message.edit_date
+    assert recaptioned.edited_message is not None
+    assert recaptioned.edited_message.caption == "new caption"
+
+    server.add_group_message("hello")
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("▶", callback_data="page:2")]])
+    group = server.add_group_message("x")["message"]["chat"]["id"]
+    sent = await bot.send_message(group, "page 1", reply_markup=keyboard)
+    press = server.add_callback_query(chat_id=group, button_text="▶", user_id=USER)
+    query = Update.de_json(press, bot).callback_query
+    assert query is not None and query.message is not None
+    assert query.message.chat.id == group and query.message.message_id == sent.message_id
+    assert await bot.delete_message(group, sent.message_id)
+    assert server.sent_messages(group)[0].deleted
+    with pytest.raises(BadRequest, match=r"(?i)message to delete not found"):
+        await bot.delete_message(group, sent.message_id)
 
 
 # ---- faults ------------------------------------------------------------------------------
@@ -366,10 +383,13 @@ async def test_injected_rate_502_and_delay(server: TelegramTestServer, bot: Bot)
     assert len(server.sent_messages(USER)) == outcomes.count(True)
 
     server.clear_faults()
-    server.inject("getMe", delay=0.5)
-    started = time.monotonic()
-    await bot.get_me()
-    assert time.monotonic() - started >= 0.5
+    slow = server.inject("getMe", delay=0.5)
+    earlier = len(server.calls("getMe"))
+    call = asyncio.create_task(bot.get_me())
+    held = (await server.wait_for_calls_async("getMe", earlier + 1))[-1]
+    assert held.status is None and not call.done()  # delayed, then answered normally
+    assert (await call).username == server.bot_username
+    assert slow.fired == 1 and server.calls("getMe")[-1].status == 200
 
 
 # ---- files -------------------------------------------------------------------------------
@@ -392,11 +412,6 @@ async def test_document_round_trip_and_size_limit(server: TelegramTestServer, bo
     huge = server.add_document(b"tiny", file_name="huge.pdf", file_size=21 * 1024 * 1024)
     with pytest.raises(BadRequest, match=r"(?i)file is too big"):
         await bot.get_file(huge["message"]["document"]["file_id"])
-
-    sent = await bot.send_document(USER, b"uploaded bytes", filename="notes.txt")
-    assert sent.document is not None
-    again = await bot.get_file(sent.document.file_id)
-    assert bytes(await again.download_as_bytearray()) == b"uploaded bytes"
 
 
 # ---- waiting and threads -----------------------------------------------------------------

@@ -17,6 +17,7 @@ from bot.errors import DossierError
 from bot.settings import TelegramSettings
 
 RATE_WINDOW_S = 60.0
+TRACKED_USERS = 4096  # beyond this many, users who have gone quiet are forgotten
 WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 REDACTED = "[bot token]"
@@ -56,7 +57,7 @@ class SlidingWindowLimiter:
         if len(events) >= self.limit:
             return events[0] + self.window_s - now
         events.append(now)
-        if len(self._events) > 4096:  # forget users who have gone quiet
+        if len(self._events) > TRACKED_USERS:
             cutoff = now - self.window_s
             self._events = {k: v for k, v in self._events.items() if v and v[-1] > cutoff}
         return 0.0
@@ -67,7 +68,12 @@ class AccessPolicy:
 
     Allowlists: when either list is non-empty, a message is served if its sender is an
     allowed user (in any chat) or it comes from an allowed chat (any member); admins always
-    are. Others get one polite refusal per chat for the life of the process, then silence.
+    are. Others get one polite refusal per chat (per person in a group) for the life of the
+    process, then silence.
+
+    Rate limit: the first question over the limit is told how long to wait; the ones after
+    it in the same stretch are counted, and `take_unanswered` hands the count over once,
+    so the user hears how many went unanswered instead of nothing.
     """
 
     def __init__(self, settings: TelegramSettings,
@@ -75,8 +81,9 @@ class AccessPolicy:
         self.settings = settings
         self.clock = clock
         self.limiter = SlidingWindowLimiter(settings.questions_per_minute, RATE_WINDOW_S, clock)
-        self._refused_chats: set[int] = set()
+        self._refused: set[tuple[int, int | None]] = set()
         self._told_to_wait_until: dict[int, float] = {}
+        self._unanswered: dict[int, int] = {}
 
     @property
     def restricted(self) -> bool:
@@ -92,12 +99,17 @@ class AccessPolicy:
             chat_id in self.settings.allowed_chat_ids
         )
 
-    def first_refusal(self, chat_id: int) -> bool:
-        """True the first time a chat is refused (answer it), False afterwards (stay silent)."""
-        if chat_id in self._refused_chats:
+    def first_refusal(self, chat_id: int, user_id: int | None = None) -> bool:
+        """True the first time a chat (or one person in it) is refused, False afterwards."""
+        key = (chat_id, user_id)
+        if key in self._refused:
             return False
-        self._refused_chats.add(chat_id)
+        self._refused.add(key)
         return True
+
+    def take_unanswered(self, user_id: int) -> int:
+        """How many of the user's questions went unanswered without a word (once)."""
+        return self._unanswered.pop(user_id, 0)
 
     def check_question(self, user_id: int, question: str) -> Verdict:
         """Empty and over-long questions are refused first; they never count against the limit."""
@@ -114,6 +126,8 @@ class AccessPolicy:
         notify = self._told_to_wait_until.get(user_id, -math.inf) <= now
         if notify:
             self._told_to_wait_until[user_id] = now + wait
+        else:
+            self._unanswered[user_id] = self._unanswered.get(user_id, 0) + 1
         return Verdict("rate_limited", wait_s=max(1, math.ceil(wait)), notify=notify)
 
     def document_too_big(self, size: int | None) -> bool:

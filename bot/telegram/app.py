@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-from telegram import (
-    Bot,
-    BotCommand,
-    LinkPreviewOptions,
-    Message,
-    MessageEntity,
-    ReplyParameters,
-    Update,
-)
-from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import (
-    BadRequest,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    TelegramError,
-    TimedOut,
-)
+from telegram import BotCommand, BotCommandScopeChat, Message, Update
+from telegram.constants import ChatType
+from telegram.error import Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
-    BaseUpdateProcessor,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -51,11 +34,30 @@ from bot import prompts
 from bot.chat import Conversation
 from bot.errors import DossierError
 from bot.factory import Dossier
+from bot.logs import configure_logging, log_value
 from bot.models import Answer
 from bot.settings import telegram_token
 from bot.telegram import render
 from bot.telegram.access import AccessPolicy, protect_token_in_logs, webhook_secret
-from bot.uploads import document_extension
+from bot.telegram.admin import Admin
+from bot.telegram.delivery import (
+    NO_PREVIEW,
+    deliver,
+    plain_entities,
+    replace_messages,
+    say,
+    send_html,
+    typing,
+)
+from bot.telegram.flow import ChatOrderedUpdateProcessor, MessageRateLimiter
+from bot.telegram.pages import (
+    ARTICLES_DATA,
+    SOURCES_DATA,
+    Pages,
+    remember_sources,
+    sources_keyboard,
+)
+from bot.telegram.questions import ASK_COMMAND, command_of, question_of
 
 log = logging.getLogger(__name__)
 
@@ -63,204 +65,46 @@ App = Application[Any, Any, Any, Any, Any, Any]
 Context = ContextTypes.DEFAULT_TYPE
 
 CONVERSATION_KEY = "conversation"  # chat_data key of the persisted Conversation state
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-ALLOWED_UPDATES = [Update.MESSAGE]
+ANSWERS_KEY = "answers"  # chat_data: question message id -> ids of the messages answering it
+ANSWERS_KEPT = 100  # questions per chat whose edit still edits their answer
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 MAX_CONCURRENT_UPDATES = 256  # waiting updates are cheap; the worker threads bound the CPU
 RETRY_AFTER_RETRIES = 5
-SEND_RETRIES = 3  # sends Telegram did not take (5xx, never connected), tried again
-SEND_BACKOFF_S = 0.5  # doubled after each failed try: 0.5 s, 1 s, 2 s
 PERSISTENCE_INTERVAL_S = 30.0
-TYPING_REFRESH_S = 4.0  # Telegram shows "typing" for about 5 s
-
-
-class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
-    """Chats are served in parallel; the updates of one chat one at a time, in order."""
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())  # FIFO: arrival order kept
-        self._waiting[chat.id] = self._waiting.get(chat.id, 0) + 1
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            self._waiting[chat.id] -= 1
-            if not self._waiting[chat.id]:
-                del self._waiting[chat.id], self._locks[chat.id]
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to tear down."""
-
-
-class MessageRateLimiter(AIORateLimiter):
-    """PTB's flood-control limiter for messages; chat actions ("typing…") go straight out.
-
-    Telegram's limits (about 30 messages a second, 20 a minute per group) are on messages.
-    Sent through the same budget, each answer's typing action halved the answers a busy bot
-    could send. A chat action Telegram refuses is only logged (see `typing`).
-    """
-
-    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any],
-                              endpoint: str, data: dict[str, Any],
-                              rate_limit_args: int | None) -> Any:
-        if endpoint == "sendChatAction":
-            return await callback(*args, **kwargs)
-        return await super().process_request(callback, args, kwargs, endpoint, data,
-                                             rate_limit_args)
-
-
-def not_delivered(error: NetworkError) -> bool:
-    """Whether a failed send surely left no message in the chat, so that sending it again
-    cannot show it twice: Telegram answered with an HTTP error (5xx), or the request never
-    reached it (no connection, no free connection). A read timeout or a connection dropped
-    mid-request may have delivered it: those are not retried."""
-    if isinstance(error, BadRequest):
-        return False
-    cause = error.__cause__
-    if cause is None or isinstance(cause, TelegramError):  # PTB's mapping of an HTTP status
-        return not isinstance(error, TimedOut)
-    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-
-
-async def deliver(send: Callable[[], Awaitable[Message]]) -> Message:
-    """`send()`, tried again with backoff while it fails in a way that delivered nothing.
-
-    The rate limiter already waits out 429s (RetryAfter); this covers Telegram's 5xx. On
-    the real Bot API a 5xx most likely means the message was not sent; if it was, the
-    retry shows it twice, which beats losing an answer.
-    """
-    for attempt in range(SEND_RETRIES + 1):
-        try:
-            return await send()
-        except NetworkError as exc:
-            if attempt == SEND_RETRIES or not not_delivered(exc):
-                raise
-            delay = SEND_BACKOFF_S * 2**attempt
-            log.warning("Telegram did not take a message (%s); trying again in %.1f s",
-                        exc.message, delay)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def plain_entities(text: str) -> list[MessageEntity] | None:
-    """Code entities over the link-like spans of a plain-text message, as `render.inert`
-    sets them in HTML: Telegram links neither."""
-    return [MessageEntity(MessageEntity.CODE, offset, length)
-            for offset, length in render.link_like_spans(text)] or None
-
-
-async def send_html(bot: Bot, chat_id: int, messages: list[str],
-                    reply_to: int | None = None) -> None:
-    """Send HTML messages without link previews; HTML Telegram can't parse goes as plain text."""
-    for number, text in enumerate(messages):
-        reply = (ReplyParameters(reply_to, allow_sending_without_reply=True)
-                 if reply_to is not None and number == 0 else None)
-        try:
-            await deliver(partial(bot.send_message, chat_id, text, parse_mode=ParseMode.HTML,
-                                  link_preview_options=NO_PREVIEW, reply_parameters=reply))
-        except BadRequest as exc:
-            if "can't parse entities" not in exc.message.lower():
-                raise
-            log.warning("Telegram refused our HTML (%s); resending as plain text", exc.message)
-            plain = render.visible_text(text)
-            await deliver(partial(bot.send_message, chat_id, plain,
-                                  entities=plain_entities(plain),
-                                  link_preview_options=NO_PREVIEW, reply_parameters=reply))
-
-
-async def say(bot: Bot, message: Message, text: str) -> None:
-    """Answer `message` with one line of our own text."""
-    await send_html(bot, message.chat_id, [render.escape(text)], reply_to=message.message_id)
-
-
-@contextlib.asynccontextmanager
-async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat while the body runs (a failed action is no failure)."""
-
-    async def send() -> None:
-        try:
-            await bot.send_chat_action(chat_id, ChatAction.TYPING)
-        except TelegramError as exc:
-            log.debug("typing action failed: %s", exc)
-
-    async def keep_typing() -> None:
-        while True:
-            await asyncio.sleep(TYPING_REFRESH_S)
-            await send()
-
-    await send()
-    refresher = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
-
-
-def _cut_utf16(text: str, start: int, end: int) -> str:
-    """`text` without the UTF-16 span [start, end) (Telegram's entity offsets)."""
-    data = text.encode("utf-16-le")
-    return (data[: 2 * start] + data[2 * end :]).decode("utf-16-le")
-
-
-def question_of(message: Message, bot: Bot, *, addressed: bool) -> str | None:
-    """The question in a message with the bot's command and @mentions cut out; None when a
-    group message is neither to the bot (mention, reply to it) nor `addressed` already."""
-    text = message.text or ""
-    ours: list[MessageEntity] = []
-    for entity in message.entities:
-        if entity.type == MessageEntity.MENTION:
-            if message.parse_entity(entity).lower() == f"@{bot.username}".lower():
-                ours.append(entity)
-        elif entity.type == MessageEntity.TEXT_MENTION:
-            if entity.user is not None and entity.user.id == bot.id:
-                ours.append(entity)
-        elif entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
-            ours.append(entity)
-    replied = message.reply_to_message
-    author = replied.from_user if replied is not None else None
-    to_bot = author is not None and author.id == bot.id
-    if not (addressed or to_bot or any(e.type != MessageEntity.BOT_COMMAND for e in ours)):
-        return None
-    for entity in sorted(ours, key=lambda e: e.offset, reverse=True):
-        text = _cut_utf16(text, entity.offset, entity.offset + entity.length)
-    return " ".join(text.split())
 
 
 class DossierBot:
     """The handlers, sharing one Dossier and one access policy."""
 
-    def __init__(self, dossier: Dossier) -> None:
+    def __init__(self, dossier: Dossier, clock: Callable[[], float] = time.monotonic) -> None:
         self.dossier = dossier
-        self.policy = AccessPolicy(dossier.settings.telegram)
+        self.policy = AccessPolicy(dossier.settings.telegram, clock)
+        self.pages = Pages(dossier)
+        self.admin = Admin(dossier, self.policy, self.caption)
+        self._notes: set[asyncio.Task[None]] = set()  # "n questions not answered", pending
 
     # ---- the gate and the commands -------------------------------------------------------
 
     async def gate(self, update: Update, context: Context) -> None:
-        """Stop updates from outside the allowlist, with one polite refusal per chat."""
+        """Stop updates from outside the allowlist, with one polite refusal per chat (per
+        person in a group the bot serves for others)."""
         chat, user, message = update.effective_chat, update.effective_user, update.message
-        if chat is None or self.policy.is_allowed(user.id if user else None, chat.id):
+        user_id = user.id if user else None
+        if chat is None or self.policy.is_allowed(user_id, chat.id):
             return
+        private = chat.type == ChatType.PRIVATE
         addressed = message is not None and (
-            chat.type == ChatType.PRIVATE
-            or (message.text or "").startswith("/")
+            private or command_of(message, context.bot) is not None
             or question_of(message, context.bot, addressed=False) is not None
         )
-        if message is not None and addressed and self.policy.first_refusal(chat.id):
-            await say(context.bot, message, prompts.TG_NOT_ALLOWED)
-        log.info("chat %s, user %s: not on the allowlist", chat.id, user.id if user else None)
+        serves_others = not private and bool(self.policy.settings.allowed_user_ids)
+        if message is not None and addressed and self.policy.first_refusal(
+                chat.id, user_id if serves_others else None):
+            await say(context.bot, message,
+                      prompts.TG_NOT_ALLOWED_USER if serves_others else prompts.TG_NOT_ALLOWED)
+        if update.callback_query is not None:
+            await update.callback_query.answer(prompts.TG_NOT_ALLOWED)
+        log.info("chat %s, user %s: not on the allowlist", chat.id, user_id)
         raise ApplicationHandlerStop
 
     async def start(self, update: Update, context: Context) -> None:
@@ -270,13 +114,6 @@ class DossierBot:
     async def help(self, update: Update, context: Context) -> None:
         """Say what the bot knows and how to ask."""
         await self._help(update, context, greeting=False)
-
-    async def articles(self, update: Update, context: Context) -> None:
-        """List every indexed article, linked when it has a URL."""
-        records = await asyncio.to_thread(lambda: list(self.dossier.store.records().values()))
-        assert update.message is not None
-        await send_html(context.bot, update.message.chat_id, render.render_articles(records),
-                        reply_to=update.message.message_id)
 
     async def reset(self, update: Update, context: Context) -> None:
         """Forget this chat's conversation history."""
@@ -289,9 +126,6 @@ class DossierBot:
         """Answer the question after /ask (private chats and groups)."""
         assert update.message is not None
         question = question_of(update.message, context.bot, addressed=True) or ""
-        if not question:
-            await say(context.bot, update.message, prompts.TG_ASK_USAGE)
-            return
         await self._answer(update, context, question)
 
     # ---- messages ------------------------------------------------------------------------
@@ -307,34 +141,39 @@ class DossierBot:
         assert update.message is not None
         question = question_of(update.message, context.bot, addressed=False)
         if question is not None:
-            await self._answer(update, context, question)
+            usage = prompts.TG_MENTION_USAGE.format(bot=f"@{context.bot.username}")
+            await self._answer(update, context, question, usage=usage)
 
-    async def document(self, update: Update, context: Context) -> None:
-        """Add an admin's document to the corpus, index it and report what changed."""
-        message, user = update.message, update.effective_user
-        assert message is not None and message.document is not None
-        document, settings = message.document, self.policy.settings
-        if not self.policy.is_admin(user.id if user else None):
-            await say(context.bot, message, prompts.TG_ADMIN_ONLY)
+    async def caption(self, update: Update, context: Context) -> bool:
+        """A caption (photo, file) is a question, in a group only when to the bot; returns
+        whether there was one to answer."""
+        message = update.effective_message
+        if message is None or not message.caption:
+            return False
+        private = message.chat.type == ChatType.PRIVATE
+        addressed = private or command_of(message, context.bot) == ASK_COMMAND
+        question = question_of(message, context.bot, addressed=addressed)
+        if not question:
+            return False
+        await self._answer(update, context, question)
+        return True
+
+    async def not_text(self, update: Update, context: Context) -> None:
+        """Stickers, voice, photos without a caption…: one line on what the bot reads."""
+        assert update.message is not None
+        await say(context.bot, update.message, prompts.TG_NOT_TEXT)
+
+    async def edited(self, update: Update, context: Context) -> None:
+        """An edited question is answered again, in place of the earlier answer."""
+        message = update.edited_message
+        assert message is not None
+        command = command_of(message, context.bot)
+        if command is not None and command != ASK_COMMAND:
             return
-        if document_extension(document.file_name, document.mime_type) is None:
-            await say(context.bot, message, prompts.TG_DOCUMENT_TYPE)
-            return
-        if self.policy.document_too_big(document.file_size):
-            await say(context.bot, message, render.too_big(document.file_size or 0, settings))
-            return
-        async with typing(context.bot, message.chat_id):
-            file = await document.get_file()
-            content = bytes(await file.download_as_bytearray())
-            if self.policy.document_too_big(len(content)):
-                await say(context.bot, message, render.too_big(len(content), settings))
-                return
-            added = await asyncio.to_thread(
-                self.dossier.add_document, document.file_name, content, document.mime_type
-            )
-        await send_html(context.bot, message.chat_id,
-                        [render.render_ingest(added.report, added.name, added.kept)],
-                        reply_to=message.message_id)
+        addressed = message.chat.type == ChatType.PRIVATE or command == ASK_COMMAND
+        question = question_of(message, context.bot, addressed=addressed)
+        if question:
+            await self._answer(update, context, question)
 
     async def unknown_command(self, update: Update, context: Context) -> None:
         """Point a private chat's unknown /command at /help."""
@@ -360,16 +199,27 @@ class DossierBot:
             log.warning("could not tell chat %s about the error: %r", chat.id, exc)
 
     async def post_init(self, application: App) -> None:
-        """Register the command list and load the model and index before serving."""
+        """Register the command lists and load the model and index before serving."""
         protect_token_in_logs(application.bot.token)
-        await application.bot.set_my_commands(
-            [BotCommand(name, text) for name, text in prompts.TG_COMMANDS.items()]
-        )
+        commands = [BotCommand(name, text) for name, text in prompts.TG_COMMANDS.items()]
+        await application.bot.set_my_commands(commands)
+        admin_commands = commands + [BotCommand(name, text)
+                                     for name, text in prompts.TG_ADMIN_COMMANDS.items()]
+        for admin in self.policy.settings.admin_user_ids:
+            try:  # only works once the admin has started a chat with the bot
+                await application.bot.set_my_commands(admin_commands, BotCommandScopeChat(admin))
+            except TelegramError as exc:
+                log.info("no admin commands for %s yet: %s", admin, exc)
         try:
             count = await asyncio.to_thread(self._warm_up)
             log.info("@%s is ready: %d article(s) indexed", application.bot.username, count)
         except Exception as exc:  # e.g. the store is down: each question tries again
             log.warning("not ready yet (%r); each question will try again", exc, exc_info=exc)
+
+    async def post_shutdown(self, application: App) -> None:
+        """Drop the "not answered" notes still waiting for their time."""
+        for note in list(self._notes):
+            note.cancel()
 
     # ---- the work (sync parts run in worker threads) -------------------------------------
 
@@ -380,21 +230,54 @@ class DossierBot:
         await send_html(context.bot, update.message.chat_id, [text],
                         reply_to=update.message.message_id)
 
-    async def _answer(self, update: Update, context: Context, question: str) -> None:
-        message, user = update.message, update.effective_user
+    async def _answer(self, update: Update, context: Context, question: str,
+                      usage: str = prompts.TG_ASK_USAGE) -> None:
+        """Answer a question, or say why not; an edited question's answer is edited."""
+        message, user = update.effective_message, update.effective_user
         assert message is not None and context.chat_data is not None
-        verdict = self.policy.check_question(user.id if user else message.chat_id, question)
+        user_id = user.id if user else message.chat_id
+        log.info("chat %s, user %s asks %s", message.chat_id, user_id, log_value(question))
+        verdict = self.policy.check_question(user_id, question)
         if not verdict.allowed:
-            refusal = render.refusal(verdict, question, self.dossier.settings.telegram)
+            refusal = render.refusal(verdict, question, self.dossier.settings.telegram, usage)
             if refusal:
                 await say(context.bot, message, refusal)
+            if verdict.refusal == "rate_limited" and verdict.notify:
+                self._note_unanswered_later(context, message, user_id, verdict.wait_s)
             return
+        await self._say_unanswered(context, message, user_id)
         state = context.chat_data.get(CONVERSATION_KEY)
         async with typing(context.bot, message.chat_id):
             answer, new_state = await asyncio.to_thread(self._ask, state, question)
         context.chat_data[CONVERSATION_KEY] = new_state
-        await send_html(context.bot, message.chat_id, render.render_answer(answer),
-                        reply_to=message.message_id)
+        answers: dict[int, list[int]] = context.chat_data.setdefault(ANSWERS_KEY, {})
+        shown = await replace_messages(
+            context.bot, message.chat_id, answers.get(message.message_id, []),
+            render.render_answer(answer), reply_to=message.message_id,
+            keyboard=sources_keyboard(answer),
+        )
+        answers[message.message_id] = shown
+        for old in list(answers)[:-ANSWERS_KEPT]:
+            del answers[old]
+        remember_sources(context.chat_data, shown[-1], answer)
+
+    async def _say_unanswered(self, context: Context, message: Message, user_id: int) -> None:
+        count = self.policy.take_unanswered(user_id)
+        if count:
+            await say(context.bot, message, render.not_answered(count))
+
+    def _note_unanswered_later(self, context: Context, message: Message, user_id: int,
+                               wait_s: int) -> None:
+        """When the user may ask again, say how many questions went unanswered meanwhile
+        (unless a new question has said it first)."""
+
+        async def note() -> None:
+            await asyncio.sleep(wait_s)
+            await self._say_unanswered(context, message, user_id)
+
+        task = asyncio.create_task(note())
+        self._notes.add(task)
+        task.add_done_callback(self._notes.discard)
 
     def _ask(self, state: list[dict[str, Any]] | None, question: str,
              ) -> tuple[Answer, list[dict[str, Any]]]:
@@ -410,9 +293,10 @@ class DossierBot:
         return len(self.dossier.store.records())
 
 
-def build_application(dossier: Dossier, token: str, *,
-                      persistence_path: Path | None = None) -> App:
-    """The whole Telegram bot: builder settings, persistence, handlers and error handler."""
+def build_application(dossier: Dossier, token: str, *, persistence_path: Path | None = None,
+                      clock: Callable[[], float] = time.monotonic) -> App:
+    """The whole Telegram bot: builder settings, persistence, handlers and error handler
+    (`clock` times the rate limit)."""
     settings = dossier.settings
     path = persistence_path or settings.data_dir / "telegram.pickle"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -422,7 +306,7 @@ def build_application(dossier: Dossier, token: str, *,
         update_interval=PERSISTENCE_INTERVAL_S,
     )
     protect_token_in_logs(token)  # before the builder: the bot logs its URLs when made
-    handlers = DossierBot(dossier)
+    handlers = DossierBot(dossier, clock)
     application: App = (
         ApplicationBuilder()
         .token(token)
@@ -433,21 +317,29 @@ def build_application(dossier: Dossier, token: str, *,
         .persistence(persistence)
         .concurrent_updates(ChatOrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(handlers.post_init)
+        .post_shutdown(handlers.post_shutdown)
         .build()
     )
-    new = filters.UpdateType.MESSAGE
+    new, edited = filters.UpdateType.MESSAGE, filters.UpdateType.EDITED_MESSAGE
     private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+    text = filters.TEXT & ~filters.COMMAND
+    commands = {"start": handlers.start, "help": handlers.help, "reset": handlers.reset,
+                "ask": handlers.ask, "articles": handlers.pages.articles,
+                "uploads": handlers.admin.uploads, "remove": handlers.admin.remove}
     application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
-    for name in ("start", "help", "articles", "reset", "ask"):
-        application.add_handler(CommandHandler(name, getattr(handlers, name), filters=new))
-    application.add_handler(MessageHandler(new & private & filters.Document.ALL,
-                                           handlers.document))
-    application.add_handler(MessageHandler(new & private & filters.TEXT & ~filters.COMMAND,
-                                           handlers.private_text))
-    application.add_handler(MessageHandler(new & groups & filters.TEXT & ~filters.COMMAND,
-                                           handlers.group_text))
-    application.add_handler(MessageHandler(new & private & filters.COMMAND,
-                                           handlers.unknown_command))
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback, filters=new))
+    application.add_handlers([
+        MessageHandler(new & private & filters.Document.ALL, handlers.admin.document),
+        MessageHandler(new & private & text, handlers.private_text),
+        MessageHandler(new & groups & text, handlers.group_text),
+        MessageHandler(new & filters.CAPTION, handlers.caption),
+        MessageHandler(new & private & filters.COMMAND, handlers.unknown_command),
+        MessageHandler(new & private, handlers.not_text),
+        MessageHandler(edited & (filters.TEXT | filters.CAPTION), handlers.edited),
+        CallbackQueryHandler(handlers.pages.turn_page, pattern=f"^{ARTICLES_DATA}"),
+        CallbackQueryHandler(handlers.pages.sources, pattern=f"^{SOURCES_DATA}$"),
+    ])
     application.add_error_handler(handlers.on_error)
     return application
 
@@ -457,9 +349,7 @@ def run(dossier: Dossier) -> None:
     token = telegram_token()
     if not token:
         raise DossierError("TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather")
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                            level=logging.INFO)
+    configure_logging(dossier.settings.log.format, dossier.settings.log.level)
     protect_token_in_logs(token)
     telegram = dossier.settings.telegram
     application = build_application(dossier, token)

@@ -8,19 +8,24 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from telegram.constants import MessageLimit
+
 from bot import prompts
 from bot.errors import DossierError, IndexNotBuilt, StoreUnavailable
 from bot.factory import IngestLocked
-from bot.models import Answer, Citation
+from bot.models import Answer, ArticleRef, Citation
 from bot.safety import LINK_LIKE
 from bot.settings import TelegramSettings
 from bot.telegram.access import Verdict
 
 if TYPE_CHECKING:  # types only: rendering needs neither Chroma nor the model
+    from bot.factory import Upload
     from index.ingest import IngestReport
     from index.store import ArticleRecord
 
-MAX_MESSAGE_LENGTH = 4096  # Telegram: UTF-16 code units of the text left after parsing
+# Telegram's limit is on UTF-16 code units of the text left after parsing the HTML.
+MAX_MESSAGE_LENGTH = int(MessageLimit.MAX_TEXT_LENGTH)
+ARTICLES_PER_PAGE = 10  # ten lines of at most ~330 characters each fit one message
 _MAX_TITLE_CHARS = 200
 _MAX_URL_CHARS = 2048
 _HELP_TITLES = 10
@@ -241,20 +246,45 @@ def render_help(records: Sequence[ArticleRecord], bot_username: str, *,
     return "\n".join(lines)
 
 
-def render_articles(records: Sequence[ArticleRecord],
-                    limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
-    """Every article, numbered, the title linked to the article when it has a safe URL."""
+def page_count(total: int, per_page: int = ARTICLES_PER_PAGE) -> int:
+    return max(1, -(-total // per_page))
+
+
+def render_articles_page(records: Sequence[ArticleRecord], page: int,
+                         per_page: int = ARTICLES_PER_PAGE) -> str:
+    """One page of the numbered article list (pages count from 1; out of range is clamped),
+    each title linked to its article when it has a safe URL."""
     if not records:
-        return [escape(prompts.TG_NO_ARTICLES)]
+        return escape(prompts.TG_NO_ARTICLES)
     ordered = sorted(records, key=lambda r: ((r.title or r.id).casefold(), r.id))
+    pages = page_count(len(ordered), per_page)
+    page = min(max(page, 1), pages)
     lines = [f"<b>{escape(prompts.TG_ARTICLES_HEADER.format(count=len(ordered)))}</b>"]
-    for number, record in enumerate(ordered, 1):
-        byline = ", ".join(part for part in (record.author, record.published) if part)
-        line = f"{number}. {link(_short(record.title or record.id), record.url)}"
-        if byline:
-            line += f" — {inert(_short(byline, 120))}"
-        lines.append(line)
-    # One block per line so a long list is split between articles, never inside one.
+    first = (page - 1) * per_page
+    for number, record in enumerate(ordered[first : first + per_page], first + 1):
+        lines.append(_article_line(number, record))
+    if pages > 1:
+        lines.append(f"<i>{escape(prompts.TG_ARTICLES_PAGE.format(page=page, pages=pages))}</i>")
+    return "\n".join(lines)
+
+
+def _article_line(number: int, record: ArticleRecord | ArticleRef) -> str:
+    byline = ", ".join(part for part in (record.author, record.published) if part)
+    line = f"{number}. {link(_short(record.title or record.id), record.url)}"
+    if byline:
+        line += f" — {inert(_short(byline, 120))}"
+    return line
+
+
+def render_sources(sources: Sequence[ArticleRef], limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Every article an answer drew on, numbered, in as few messages as fit."""
+    header = f"<b>{escape(prompts.TG_SOURCES_HEADER.format(count=len(sources)))}</b>"
+    lines = [_article_line(n, source) for n, source in enumerate(sources, 1)]
+    return pack_lines([header, *lines], limit)
+
+
+def pack_lines(lines: Sequence[str], limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Whole lines joined into as few messages as fit, split only between lines."""
     messages: list[str] = []
     current = ""
     for line in lines:
@@ -268,7 +298,22 @@ def render_articles(records: Sequence[ArticleRecord],
     return messages
 
 
-def render_ingest(report: IngestReport, file_name: str, kept: bool) -> str:
+def render_uploads(uploads: Sequence[Upload]) -> list[str]:
+    """The admin's numbered list of uploads (the numbers /remove takes)."""
+    if not uploads:
+        return [escape(prompts.TG_NO_UPLOADS)]
+    lines = [f"<b>{escape(prompts.TG_UPLOADS_HEADER.format(count=len(uploads)))}</b>"]
+    lines += [f"{n}. {inert(_short(u.name, 120))} ({_size(u.size)})"
+              for n, u in enumerate(uploads, 1)]
+    return pack_lines(lines)
+
+
+def _size(size: int) -> str:
+    return f"{size} bytes" if size < 1024 else f"{size / 1024:.0f} KB"
+
+
+def render_ingest(report: IngestReport, file_name: str, kept: bool,
+                  replaced: bool = False) -> str:
     """The admin's summary: what changed, what was skipped and why."""
     lines = [
         escape(prompts.TG_INGEST_DONE.format(
@@ -282,16 +327,23 @@ def render_ingest(report: IngestReport, file_name: str, kept: bool) -> str:
                                                              reason=_short(skipped.reason))))
     if not kept:
         lines.append(escape(prompts.TG_INGEST_NOT_KEPT))
+    elif replaced:
+        lines.append(escape(prompts.TG_INGEST_REPLACED))
     return "\n".join(lines)
 
 
-def refusal(verdict: Verdict, question: str, settings: TelegramSettings) -> str | None:
+def refusal(verdict: Verdict, question: str, settings: TelegramSettings,
+            usage: str = prompts.TG_ASK_USAGE) -> str | None:
     """Why a question is not answered; None when the user was already told."""
     if verdict.refusal == "empty":
-        return prompts.TG_ASK_USAGE
+        return usage
     if verdict.refusal == "too_long":
         return prompts.TG_TOO_LONG.format(length=len(question), limit=settings.max_question_chars)
     return prompts.TG_RATE_LIMITED.format(seconds=verdict.wait_s) if verdict.notify else None
+
+
+def not_answered(count: int) -> str:
+    return prompts.TG_NOT_ANSWERED.format(count=count, s="" if count == 1 else "s")
 
 
 def too_big(size: int, settings: TelegramSettings) -> str:
