@@ -99,7 +99,8 @@ def benchmark_passages(count: int) -> list[str]:
     for article in iter_jsonl_articles(REALTIMEQA_ARTICLES, "bench", max_bytes=2**30):
         if not isinstance(article, Article):
             continue
-        texts += [embedding_text(article, c) for c in chunk_article(article, counter.count_tokens)]
+        chunks = chunk_article(article, counter.count_tokens)
+        texts += [embedding_text(article, c, counter.count_tokens) for c in chunks]
         if len(texts) >= count:
             return texts[:count]
     return texts

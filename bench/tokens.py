@@ -39,7 +39,7 @@ def main() -> None:
     articles = [a for a in iter_jsonl_articles(args.corpus, "corpus", max_bytes=2**31)
                 if isinstance(a, Article)]
     cleaned = time.perf_counter()
-    passages = [embedding_text(a, c) for a in articles for c in chunk_article(a, count)]
+    passages = [embedding_text(a, c, count) for a in articles for c in chunk_article(a, count)]
     chunked = time.perf_counter()
     ours_pieces = count(passages)
 

@@ -12,6 +12,9 @@ from index.models import Article, Chunk, Span
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
+# Word pieces left in the model window for the title and heading given as context.
+CONTEXT_TOKENS = 40
+
 _PARAGRAPH = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
 
@@ -170,16 +173,39 @@ def _rebalance_paragraph_ends(groups: list[list[_Unit]], limit: int) -> list[lis
     return [g for g in groups if g]
 
 
-def embedding_text(article: Article, chunk: Chunk, *, max_context_words: int = 20) -> str:
+def embedding_text(
+    article: Article,
+    chunk: Chunk,
+    count_tokens: TokenCounter,
+    *,
+    max_context_tokens: int = CONTEXT_TOKENS,
+) -> str:
     """What the model sees for a passage: title and section as context, then the passage.
 
     The passage text itself (and its offsets) stays untouched; only the vector gains
-    context. The context is cut to a few words so it can never push the passage out of
-    the model window.
+    context. The context is cut to `max_context_tokens` word pieces (the room the chunker
+    leaves in the window), so it can never push the passage out of the model window.
     """
     parts = [article.title.strip()]
     if chunk.heading and not chunk.text.startswith(chunk.heading):
         parts.append(chunk.heading.strip())
-    words = " — ".join(p for p in parts if p).split()
-    context = " ".join(words[:max_context_words])
+    context = leading_words(" — ".join(p for p in parts if p), count_tokens, max_context_tokens)
     return f"{context}\n{chunk.text}" if context else chunk.text
+
+
+def leading_words(text: str, count_tokens: TokenCounter, limit: int) -> str:
+    """The most leading words of `text` that together are at most `limit` word pieces."""
+    words = text.split()
+    kept = used = 0
+    for pieces in count_tokens(words):
+        if used + pieces > limit:
+            break
+        used += pieces
+        kept += 1
+    prefix = " ".join(words[:kept])
+    # WordPiece counts add up word by word; a tokenizer that merges across spaces may not,
+    # so the joined words are counted once more.
+    while kept and count_tokens([prefix])[0] > limit:
+        kept -= 1
+        prefix = " ".join(words[:kept])
+    return prefix

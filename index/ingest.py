@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.chunking import chunk_article, embedding_text
+from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_text
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped
@@ -17,8 +17,6 @@ from index.store import ArticleRecord, PassageStore, StoreWrite
 # Embedding several articles' passages in one call keeps the model's batches full, and a
 # large pool lets batches be made of passages of one length (little padding).
 _EMBED_BATCH_PASSAGES = 2048
-# Room left in the model window for the title and heading given as context.
-_CONTEXT_TOKENS = 40
 
 Progress = Callable[[Article | Skipped], None]
 
@@ -80,7 +78,7 @@ class Ingestor:
     def chunk(self, article: Article) -> list[Chunk]:
         window = self.embedder.max_tokens - 2  # [CLS] and [SEP]
         if self.context_in_embedding:
-            window -= _CONTEXT_TOKENS
+            window -= CONTEXT_TOKENS
         return chunk_article(
             article,
             self.embedder.count_tokens,
@@ -91,7 +89,7 @@ class Ingestor:
     def embedding_input(self, article: Article, chunk: Chunk) -> str:
         if not self.context_in_embedding:
             return chunk.text
-        return embedding_text(article, chunk, max_context_words=_CONTEXT_TOKENS // 2)
+        return embedding_text(article, chunk, self.embedder.count_tokens)
 
     def run(
         self,

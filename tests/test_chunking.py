@@ -71,4 +71,4 @@ def test_embedding_text_adds_context_without_touching_the_passage() -> None:
     article = _article(text, headings=((8, 24),))
     chunk = chunk_article(article, _count, max_tokens=3)[-1]
     assert chunk.text == "Obstacles remain." and chunk.start == start
-    assert embedding_text(article, chunk) == "A title — Challenges Ahead\nObstacles remain."
+    assert embedding_text(article, chunk, _count) == "A title — Challenges Ahead\nObstacles remain."
