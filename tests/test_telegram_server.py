@@ -26,6 +26,8 @@ from tests.support.telegram_server import (
     utf16_len,
 )
 
+pytestmark = pytest.mark.slow  # every test here starts the Bot API test server
+
 USER = 1001
 
 
