@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -132,9 +133,16 @@ def test_a_built_package_carries_the_defaults(tmp_path: Path) -> None:
     """An installed copy has no config/ folder: the wheel must carry default.toml."""
     if Version(version("setuptools")) < Version("69"):
         pytest.skip("building offline needs the setuptools>=69 that build-system asks for")
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside it
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT / name, source / name)
+    for name in ("bot", "index", "config"):
+        shutil.copytree(PROJECT / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "--wheel-dir", str(tmp_path), str(PROJECT)],
+         "--quiet", "--wheel-dir", str(tmp_path), str(source)],
         check=True, capture_output=True, timeout=300,
     )
     [wheel] = tmp_path.glob("dossier-*.whl")
