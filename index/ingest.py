@@ -34,10 +34,6 @@ class IngestReport:
     seconds: float = 0.0
     embedded: int = 0
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "added": self.added,
