@@ -25,7 +25,7 @@ import numpy as np
 
 from bench.benchlib import REALTIMEQA_ARTICLES, ROOT, markdown_table, report
 from index.articles_jsonl import iter_jsonl_articles
-from index.chunking import chunk_article, embedding_text
+from index.chunking import chunk_article, embedding_texts
 from index.embeddings import SentenceEmbeddings, bundled_model_path
 from index.models import Article
 
@@ -100,7 +100,7 @@ def benchmark_passages(count: int) -> list[str]:
         if not isinstance(article, Article):
             continue
         chunks = chunk_article(article, counter.count_tokens)
-        texts += [embedding_text(article, c, counter.count_tokens) for c in chunks]
+        texts += embedding_texts([(article, c) for c in chunks], counter.count_tokens)
         if len(texts) >= count:
             return texts[:count]
     return texts

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_text
+from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped
@@ -82,10 +82,10 @@ class Ingestor:
             window=window,
         )
 
-    def embedding_input(self, article: Article, chunk: Chunk) -> str:
+    def embedding_inputs(self, passages: Sequence[tuple[Article, Chunk]]) -> list[str]:
         if not self.context_in_embedding:
-            return chunk.text
-        return embedding_text(article, chunk, self.embedder.count_tokens)
+            return [chunk.text for _, chunk in passages]
+        return embedding_texts(passages, self.embedder.count_tokens)
 
     def run(
         self,
@@ -160,7 +160,7 @@ class Ingestor:
         """Embed the queued articles' passages in one pool, write them, empty the queue."""
         if not pending:
             return
-        texts = [self.embedding_input(p.article, c) for p in pending for c in p.chunks]
+        texts = self.embedding_inputs([(p.article, c) for p in pending for c in p.chunks])
         self.embedder.prepare(texts)
         vectors = self.embedder.encode(texts)
         report.embedded += len(texts)

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
-from chromadb.errors import NotFoundError
 import numpy as np
+from chromadb.errors import NotFoundError
 
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.keyword import KeywordIndex
