@@ -24,8 +24,9 @@ MAX_HTML_DEPTH = 400
 MAX_TRAFILATURA_CHARS = 5_000_000
 _MAX_FRONT_MATTER = 64 * 1024
 # Past this, a Markdown body is read as plain paragraphs: the parser reads prose at about
-# 0.3 µs a character but hostile runs of brackets or emphasis at about 30.
-MAX_PARSED_MARKDOWN_CHARS = 1_000_000
+# 1 µs a character, but hostile runs of brackets at up to 45 (BENCHMARKS.md, "Readers").
+# A long news article is 5,000 to 50,000 characters.
+MAX_PARSED_MARKDOWN_CHARS = 200_000
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pypdf import PdfReader, PdfWriter
 
 from index.chunking import chunk_article
 from index.errors import UnreadableArticle
-from index.formats import MAX_HTML_DEPTH, read_markdown
+from index.formats import MAX_HTML_DEPTH, MAX_PARSED_MARKDOWN_CHARS, read_markdown
 from index.loaders import (
     SUPPORTED_SUFFIXES,
     article_id,
@@ -188,6 +188,14 @@ def test_markdown_markup_never_reaches_an_article_or_its_passages(corpus: Path) 
     assert not any(mark in article.text for mark in ("_widely_", "[1]", "\\*", "```", "---"))
     for chunk in chunk_article(article, FakeEmbeddings().count_tokens, max_tokens=8):
         assert article.text[chunk.start : chunk.end] == chunk.text
+
+
+def test_markdown_past_the_parser_cap_is_read_as_plain_paragraphs(corpus: Path) -> None:
+    repeats = MAX_PARSED_MARKDOWN_CHARS // len(BODY) + 1
+    path = corpus / "huge.md"
+    path.write_text("# Huge\n\n" + "\n\n".join([BODY] * repeats) + "\n", encoding="utf-8")
+    article = only_article(path)
+    assert article.text.count(BODY) == repeats
 
 
 def deep_enough_for_the_fallback(body: str) -> str:
