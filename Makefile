@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install install-dev run ingest chat bot test lint bench clean
+.PHONY: install install-dev run ingest chat bot test test-fast lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -46,6 +46,11 @@ run: ingest
 
 test: install-dev
 	$(PY) -m pytest -q
+
+# The inner loop: every test that needs neither the embedding model nor a server (under a
+# minute); tests that load MiniLM or start a server are marked slow.
+test-fast: install-dev
+	$(PY) -m pytest -q -m "not slow"
 
 lint: install-dev
 	$(VENV)/bin/ruff check index bot tests bench

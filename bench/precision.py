@@ -25,7 +25,7 @@ import numpy as np
 
 from bench.benchlib import REALTIMEQA_ARTICLES, ROOT, markdown_table, report
 from index.articles_jsonl import iter_jsonl_articles
-from index.chunking import chunk_article, embedding_text
+from index.chunking import chunk_article, embedding_texts
 from index.embeddings import SentenceEmbeddings, bundled_model_path
 from index.models import Article
 
@@ -99,7 +99,8 @@ def benchmark_passages(count: int) -> list[str]:
     for article in iter_jsonl_articles(REALTIMEQA_ARTICLES, "bench", max_bytes=2**30):
         if not isinstance(article, Article):
             continue
-        texts += [embedding_text(article, c) for c in chunk_article(article, counter.count_tokens)]
+        chunks = chunk_article(article, counter.count_tokens)
+        texts += embedding_texts([(article, c) for c in chunks], counter.count_tokens)
         if len(texts) >= count:
             return texts[:count]
     return texts

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import shutil
 import tempfile
@@ -27,6 +26,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -109,11 +110,8 @@ def inject_faults(server: TelegramTestServer, rate_5xx: float, rate_429: float,
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
+    """Nearest-rank percentile (a latency that was measured, never an interpolation)."""
+    return float(np.percentile(values, q, method="inverted_cdf")) if values else None
 
 
 async def run_load(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.benchlib import REALTIMEQA_ARTICLES, markdown_table, read_jsonl, report
 from index.articles_jsonl import iter_jsonl_articles
-from index.chunking import chunk_article, embedding_text
+from index.chunking import chunk_article, embedding_texts
 from index.embeddings import SentenceEmbeddings
 from index.models import Article
 
@@ -39,7 +39,7 @@ def main() -> None:
     articles = [a for a in iter_jsonl_articles(args.corpus, "corpus", max_bytes=2**31)
                 if isinstance(a, Article)]
     cleaned = time.perf_counter()
-    passages = [embedding_text(a, c) for a in articles for c in chunk_article(a, count)]
+    passages = embedding_texts([(a, c) for a in articles for c in chunk_article(a, count)], count)
     chunked = time.perf_counter()
     ours_pieces = count(passages)
 

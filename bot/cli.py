@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,13 +28,17 @@ console = Console()
 errors = Console(stderr=True)
 
 
-class _State:
-    config: Path | None = None
-    data_dir: Path | None = None
+@dataclass(frozen=True)
+class GlobalOptions:
+    """The options given before the command, handed to it in the click context."""
+
+    config: Path | None
+    data_dir: Path | None
 
 
 @app.callback()
 def main_options(
+    context: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")] = None,
     data_dir: Annotated[
         Path | None,
@@ -41,12 +46,12 @@ def main_options(
     ] = None,
 ) -> None:
     """Global options."""
-    _State.config = config
-    _State.data_dir = data_dir
+    context.obj = GlobalOptions(config, data_dir)
 
 
-def _dossier() -> Dossier:
-    settings = load_settings(_State.config, data_dir=_State.data_dir)
+def _dossier(context: typer.Context) -> Dossier:
+    options = context.find_object(GlobalOptions) or GlobalOptions(None, None)
+    settings = load_settings(options.config, data_dir=options.data_dir)
     configure_logging(settings.log.format, logging.WARNING)
     return Dossier(settings)
 
@@ -57,6 +62,7 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def ingest(
+    context: typer.Context,
     paths: Annotated[list[Path] | None, typer.Argument(help="Folders, files or JSONL.")] = None,
     prune: Annotated[bool, typer.Option(help="Remove articles whose files are gone.")] = False,
     rebuild: Annotated[bool, typer.Option(help="Drop the index and build it anew.")] = False,
@@ -69,7 +75,7 @@ def ingest(
         console=errors, transient=True, disable=not show,
     ) as bar:
         task = bar.add_task("indexing", total=None)
-        report = _dossier().ingest(
+        report = _dossier(context).ingest(
             paths, prune=prune, rebuild=rebuild,
             progress=lambda _item: bar.advance(task),
             on_calibrate=lambda passages: bar.update(
@@ -86,10 +92,11 @@ def ingest(
 
 @app.command()
 def articles(
+    context: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List the indexed articles."""
-    records = sorted(_dossier().store.records().values(), key=lambda r: (r.path or "", r.id))
+    records = sorted(_dossier(context).store.records().values(), key=lambda r: (r.path or "", r.id))
     if as_json:
         _print_json([
             {"id": r.id, "title": r.title, "author": r.author, "published": r.published,
@@ -104,13 +111,14 @@ def articles(
 
 @app.command()
 def ask(
+    context: typer.Context,
     question: Annotated[str, typer.Argument(help="The question.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer one question from the articles, with verified quotes."""
     if not question.strip():
         raise DossierError("the question is empty")
-    answer = _dossier().answerer.ask(question)
+    answer = _dossier(context).answerer.ask(question)
     if as_json:
         _print_json(answer.to_json())
         return
@@ -121,6 +129,7 @@ def ask(
 
 @app.command()
 def chat(
+    context: typer.Context,
     as_json: Annotated[bool, typer.Option(
         "--json", help="One question per input line, one `ask --json` object per line.",
     )] = False,
@@ -128,7 +137,7 @@ def chat(
     """A conversation in the terminal; reads one question per line when piped."""
     from bot.terminal import render_answer
 
-    conversation = _dossier().conversation()
+    conversation = _dossier(context).conversation()
     interactive = sys.stdin.isatty() and not as_json
     if interactive:
         console.print("Ask about the articles (empty line or Ctrl-D to quit).", style="dim")
@@ -154,15 +163,16 @@ def chat(
 
 
 @app.command(name="bot")
-def run_bot() -> None:
+def run_bot(context: typer.Context) -> None:
     """Run the Telegram bot (needs TELEGRAM_BOT_TOKEN)."""
     from bot.telegram.app import run
 
-    run(_dossier())
+    run(_dossier(context))
 
 
 @app.command(name="eval")
 def evaluate_questions(
+    context: typer.Context,
     questions: Annotated[Path, typer.Argument(help="Questions JSONL (question, answers, "
                                                    "gold_articles).")],
     corpus: Annotated[Path, typer.Option("--corpus", help="Articles to ingest first.")],
@@ -172,7 +182,7 @@ def evaluate_questions(
     from bot.evaluate import evaluate, load_questions
 
     items = load_questions(questions)  # a bad file fails before the slow ingest
-    dossier = _dossier()
+    dossier = _dossier(context)
     dossier.ingest([corpus])
     report = evaluate(dossier, items)
     if as_json:

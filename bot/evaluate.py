@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from bot.errors import BadQuestions
 from bot.models import Answer
@@ -196,11 +197,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolated percentile (numpy's default); None for no values."""
     if not values:
         return None
-    ordered = sorted(values)
-    at = (len(ordered) - 1) * q / 100
-    low = math.floor(at)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+    return float(np.percentile(values, q))
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ from pydantic_settings import (
 
 from bot.errors import SettingsError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+# config/default.toml, reached through a link inside the package so that an installed copy
+# (which has no config/ folder) carries the same file as package data.
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.toml"
 
 
 class Section(BaseModel):
@@ -141,7 +142,8 @@ class Settings(BaseSettings):
     """Every Dossier setting; see config/default.toml for the commented defaults."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DOSSIER_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="DOSSIER_", env_nested_delimiter="__", extra="forbid",
+        toml_file=[DEFAULT_CONFIG],
     )
 
     data_dir: Path = Field(Path(".dossier"), description="Index and state live here.")
@@ -165,36 +167,38 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Earlier sources win: explicit arguments, then env, then the files.
-        files = [DEFAULT_CONFIG, *_EXTRA_CONFIG_FILES]
-        tomls = [
-            TomlConfigSettingsSource(settings_cls, toml_file=path)
-            for path in reversed(files)
-            if path.is_file()
-        ]
-        return (init_settings, env_settings, *tomls)
+        # Earlier sources win: explicit arguments, then env, then the TOML files (a later
+        # file's keys over an earlier one's).
+        files = TomlConfigSettingsSource(settings_cls, deep_merge=True)
+        return (init_settings, env_settings, files)
 
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
 
 
-_EXTRA_CONFIG_FILES: list[Path] = []
-
-
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build Settings; a bad value or unknown key becomes one SettingsError line."""
-    if config_file is not None and not config_file.is_file():
-        raise SettingsError(f"config file not found: {config_file}")
-    _EXTRA_CONFIG_FILES[:] = [config_file] if config_file else []
+    reading: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise SettingsError(f"config file not found: {config_file}")
+        reading = _reading_also(config_file)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = reading(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise SettingsError(f"bad setting {key}: {first['msg']}") from None
-    finally:
-        _EXTRA_CONFIG_FILES.clear()
+    # Handed on as plain Settings (the subclass only chose the files), so it compares equal.
+    return Settings.model_validate(dict(settings))
+
+
+def _reading_also(config_file: Path) -> type[Settings]:
+    """Settings whose TOML sources are the defaults and then `config_file`."""
+    config = SettingsConfigDict(**Settings.model_config)
+    config["toml_file"] = [DEFAULT_CONFIG, config_file]
+    return type("Settings", (Settings,), {"model_config": config, "__module__": __name__})
 
 
 def telegram_token() -> str | None:

@@ -12,6 +12,9 @@ from index.models import Article, Chunk, Span
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
+# Word pieces left in the model window for the title and heading given as context.
+CONTEXT_TOKENS = 40
+
 _PARAGRAPH = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
 
@@ -170,16 +173,67 @@ def _rebalance_paragraph_ends(groups: list[list[_Unit]], limit: int) -> list[lis
     return [g for g in groups if g]
 
 
-def embedding_text(article: Article, chunk: Chunk, *, max_context_words: int = 20) -> str:
-    """What the model sees for a passage: title and section as context, then the passage.
+def embedding_texts(
+    passages: Sequence[tuple[Article, Chunk]],
+    count_tokens: TokenCounter,
+    *,
+    max_context_tokens: int = CONTEXT_TOKENS,
+) -> list[str]:
+    """What the model sees for each passage: title and section as context, then the passage.
 
     The passage text itself (and its offsets) stays untouched; only the vector gains
-    context. The context is cut to a few words so it can never push the passage out of
-    the model window.
+    context. The context is cut to `max_context_tokens` word pieces (the room the chunker
+    leaves in the window), so it can never push the passage out of the model window.
     """
+    contexts = [_context(article, chunk) for article, chunk in passages]
+    cut = leading_words(contexts, count_tokens, max_context_tokens)
+    return [
+        f"{cut[context]}\n{chunk.text}" if cut[context] else chunk.text
+        for context, (_, chunk) in zip(contexts, passages, strict=True)
+    ]
+
+
+def _context(article: Article, chunk: Chunk) -> str:
     parts = [article.title.strip()]
     if chunk.heading and not chunk.text.startswith(chunk.heading):
         parts.append(chunk.heading.strip())
-    words = " — ".join(p for p in parts if p).split()
-    context = " ".join(words[:max_context_words])
-    return f"{context}\n{chunk.text}" if context else chunk.text
+    return " ".join(" — ".join(p for p in parts if p).split())
+
+
+def leading_words(
+    texts: Sequence[str], count_tokens: TokenCounter, limit: int
+) -> dict[str, str]:
+    """Each text cut to its most leading words that together are at most `limit` word pieces.
+
+    Counted in batches (a tokenizer call has a fixed cost): all the texts, then the words
+    of those that are too long.
+    """
+    distinct = sorted({text for text in texts if text})
+    cut = {"": ""}
+    too_long: list[str] = []
+    for text, pieces in zip(distinct, count_tokens(distinct), strict=True):
+        if pieces <= limit:
+            cut[text] = text
+        else:
+            too_long.append(text)
+    if not too_long:
+        return cut
+    words = [text.split() for text in too_long]
+    # Contexts share words (one title over many headings): each distinct word counted once.
+    distinct_words = sorted({word for split in words for word in split})
+    word_pieces = dict(zip(distinct_words, count_tokens(distinct_words), strict=True))
+    for text, split in zip(too_long, words, strict=True):
+        kept = used = 0
+        for pieces in (word_pieces[word] for word in split):
+            if used + pieces > limit:
+                break
+            used += pieces
+            kept += 1
+        cut[text] = " ".join(split[:kept])
+    # WordPiece counts add up word by word; a tokenizer that merges across spaces may not,
+    # so the cut texts are counted once more (and trimmed, rarely, a word at a time).
+    for text, pieces in zip(too_long, count_tokens([cut[t] for t in too_long]), strict=True):
+        while pieces > limit:
+            cut[text] = cut[text].rsplit(" ", 1)[0] if " " in cut[text] else ""
+            pieces = count_tokens([cut[text]])[0] if cut[text] else 0
+    return cut

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html as html_lib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ import yaml
 from index.chrome import find_date
 from index.cleaning import Paragraph, collapse_spaces, split_paragraphs
 from index.encoding import normalise_text
+from index.html_text import read_plain_html
+from index.markdown_text import markdown_paragraphs
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 MAX_HTML_DEPTH = 400
 MAX_TRAFILATURA_CHARS = 5_000_000
 _MAX_FRONT_MATTER = 64 * 1024
+# Past this, a Markdown body is read as plain paragraphs: the parser reads prose at about
+# 1 µs a character, but hostile runs of brackets at up to 45 (BENCHMARKS.md, "Readers").
+# A long news article is 5,000 to 50,000 characters.
+MAX_PARSED_MARKDOWN_CHARS = 200_000
 
 
 @dataclass
@@ -40,22 +45,17 @@ class Extracted:
 # --- Markdown -------------------------------------------------------------------------
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_SETEXT = re.compile(r"^(=+|-+)\s*$")
-_MD_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+")
-_MD_QUOTE = re.compile(r"^\s{0,3}>\s?")
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_MD_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?!\w)")
-_MD_CODE = re.compile(r"`([^`]+)`")
 
 
 def read_markdown(text: str) -> Extracted:
     """Front matter as metadata; headings, list items and paragraphs, markup removed."""
     meta, body = split_front_matter(text)
+    if len(body) > MAX_PARSED_MARKDOWN_CHARS:
+        paragraphs = [Paragraph(paragraph) for paragraph in split_paragraphs(body)]
+    else:
+        paragraphs = markdown_paragraphs(body)
     extracted = Extracted(
-        paragraphs=markdown_paragraphs(body),
+        paragraphs=paragraphs,
         title=_meta_text(meta, "title"),
         author=_meta_author(meta),
         published=_meta_date(meta),
@@ -79,40 +79,6 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(data, dict):
         return {}, text[match.end() :]
     return {str(key).lower(): value for key, value in data.items()}, text[match.end() :]
-
-
-def markdown_paragraphs(body: str) -> list[Paragraph]:
-    """Paragraphs of a Markdown body: soft-wrapped lines joined, headings flagged."""
-    paragraphs: list[Paragraph] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        if current:
-            paragraphs.append(Paragraph(_md_inline(" ".join(current))))
-            current.clear()
-
-    for raw in body.split("\n"):
-        line = _MD_QUOTE.sub("", raw).strip()
-        heading = _MD_HEADING.match(line)
-        if not line or heading or _MD_ITEM.match(raw):
-            flush()
-        if heading:
-            paragraphs.append(Paragraph(_md_inline(heading.group(2)), heading=True))
-        elif _MD_SETEXT.match(line) and len(current) == 1:
-            paragraphs.append(Paragraph(_md_inline(current[0]), heading=True))
-            current.clear()
-        elif line:
-            current.append(_MD_ITEM.sub("", line) if _MD_ITEM.match(raw) else line)
-    flush()
-    return [p for p in paragraphs if p.text]
-
-
-def _md_inline(text: str) -> str:
-    text = _MD_IMAGE.sub("", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_STRONG.sub(r"\2", text)
-    text = _MD_EMPHASIS.sub(r"\1", text)
-    return collapse_spaces(_MD_CODE.sub(r"\1", text))
 
 
 def _leading_heading(paragraphs: list[Paragraph]) -> str | None:
@@ -167,15 +133,6 @@ _VOID = frozenset(
         "p li td th tr dt dd option",
     )
 )
-_BLOCK_TAGS = re.compile(
-    r"<\s*/?\s*(?:p|div|br|h[1-6]|li|tr|section|article|header|footer|nav|aside|blockquote|"
-    r"ul|ol|table|hr|figure|figcaption|main|dd|dt|pre)\b[^>]*>",
-    re.IGNORECASE,
-)
-_ANY_TAG = re.compile(r"<[^>]*>")
-_TITLE_TAG = re.compile(r"<title[^>]*>([^<]{1,500})</title", re.IGNORECASE)
-_HEADING_TAG = re.compile(r"<h([1-6])[^>]*>([^<]{1,300})</h\1", re.IGNORECASE)
-_HIDDEN_OPEN = re.compile(r"<(script|style|noscript|template|svg|head)(?=[\s>/])", re.IGNORECASE)
 
 
 def read_html(markup: str) -> Extracted:
@@ -272,30 +229,6 @@ def _attr(element: Any, name: str) -> str | None:
 
 
 def strip_tags_extraction(markup: str) -> Extracted:
-    """Linear-time text of any HTML: hidden elements cut, block tags to newlines, tags out."""
-    title_match = _TITLE_TAG.search(markup[:200_000])
-    headings = {
-        collapse_spaces(html_lib.unescape(m.group(2))) for m in _HEADING_TAG.finditer(markup)
-    }
-    text = _cut_hidden_elements(markup)
-    text = _BLOCK_TAGS.sub("\n", text)
-    text = normalise_text(html_lib.unescape(_ANY_TAG.sub("", text)))
-    paragraphs = [
-        Paragraph(paragraph, heading=paragraph in headings) for paragraph in split_paragraphs(text)
-    ]
-    title = collapse_spaces(html_lib.unescape(title_match.group(1))) if title_match else None
-    return Extracted(paragraphs=paragraphs, title=title or None)
-
-
-def _cut_hidden_elements(markup: str) -> str:
-    kept: list[str] = []
-    position = 0
-    while opening := _HIDDEN_OPEN.search(markup, position):
-        kept.append(markup[position : opening.start()])
-        name = opening.group(1).lower()
-        closing = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(markup, opening.end())
-        if closing is None:
-            return "".join(kept)
-        position = closing.end()
-    kept.append(markup[position:])
-    return "".join(kept)
+    """Linear-time text of any HTML, for pages too large or too deep for trafilatura."""
+    plain = read_plain_html(markup)
+    return Extracted(paragraphs=plain.paragraphs, title=plain.title)

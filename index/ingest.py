@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from index.chunking import chunk_article, embedding_text
+from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped
@@ -19,8 +19,6 @@ from index.store import ArticleRecord, PassageStore, StoreWrite
 # Embedding several articles' passages in one call keeps the model's batches full, and a
 # large pool lets batches be made of passages of one length (little padding).
 _EMBED_BATCH_PASSAGES = 2048
-# Room left in the model window for the title and heading given as context.
-_CONTEXT_TOKENS = 40
 
 Progress = Callable[[Article | Skipped], None]
 
@@ -37,10 +35,6 @@ class IngestReport:
     passages: int = 0
     seconds: float = 0.0
     embedded: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,7 +79,7 @@ class Ingestor:
     def chunk(self, article: Article) -> list[Chunk]:
         window = self.embedder.max_tokens - 2  # [CLS] and [SEP]
         if self.context_in_embedding:
-            window -= _CONTEXT_TOKENS
+            window -= CONTEXT_TOKENS
         return chunk_article(
             article,
             self.embedder.count_tokens,
@@ -93,10 +87,10 @@ class Ingestor:
             window=window,
         )
 
-    def embedding_input(self, article: Article, chunk: Chunk) -> str:
+    def embedding_inputs(self, passages: Sequence[tuple[Article, Chunk]]) -> list[str]:
         if not self.context_in_embedding:
-            return chunk.text
-        return embedding_text(article, chunk, max_context_words=_CONTEXT_TOKENS // 2)
+            return [chunk.text for _, chunk in passages]
+        return embedding_texts(passages, self.embedder.count_tokens)
 
     def run(
         self,
@@ -181,7 +175,7 @@ class Ingestor:
             return
         reused = self._reusable_vectors(pending)
         fresh = [p for p in pending if id(p) not in reused]
-        texts = [self.embedding_input(p.article, c) for p in fresh for c in p.chunks]
+        texts = self.embedding_inputs([(p.article, c) for p in fresh for c in p.chunks])
         if texts:
             self.embedder.prepare(texts)
             vectors = self.embedder.encode(texts)

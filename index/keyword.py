@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -12,6 +13,8 @@ from typing import Any
 
 import bm25s
 import Stemmer
+
+log = logging.getLogger(__name__)
 
 _STEMMER = Stemmer.Stemmer("english")
 _META = "dossier.json"
@@ -96,12 +99,16 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
-        """The saved index, or None when there is none (or it is unreadable)."""
+        """The saved index, or None when there is none or it is unreadable (then it says why
+        in the log: the caller rebuilds it, and a damaged disk should not go unnoticed)."""
         try:
             meta = json.loads((folder / _META).read_text(encoding="utf-8"))
             retriever = None
             if meta["ids"]:
                 retriever = bm25s.BM25.load(str(folder), show_progress=False)
             return cls(list(meta["ids"]), retriever, str(meta["generation"]))
-        except (OSError, ValueError, KeyError):
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("keyword index in %s is unreadable (%r): rebuilding it", folder, exc)
             return None

@@ -50,15 +50,6 @@ class Article:
             best = self.text[start:end]
         return best
 
-    def page_at(self, offset: int) -> int | None:
-        """The 1-based PDF page holding `offset`, or None for articles without pages."""
-        page = None
-        for number, start in enumerate(self.pages, 1):
-            if start > offset:
-                break
-            page = number
-        return page
-
 
 @dataclass(frozen=True)
 class Chunk:

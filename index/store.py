@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
+from chromadb.errors import NotFoundError
 
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.keyword import KeywordIndex
@@ -25,13 +26,20 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-def _is_outage(exc: BaseException) -> bool:
-    """A failure to reach the store, as opposed to a bug or a bad request."""
+def is_outage(exc: BaseException) -> bool:
+    """A failure to reach the store, as opposed to a bug or a bad request: a transport error
+    of httpx (Chroma's HTTP client) or of the OS, raised as is or re-raised by chromadb
+    (which turns httpx.ConnectError into a ValueError, keeping it as the context)."""
     import httpx
 
-    if isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, ValueError) and "connect" in str(exc).lower()
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; the bound only guards against a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, httpx.TransportError | ConnectionError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _reachable(method: Callable[..., _T]) -> Callable[..., _T]:
@@ -42,7 +50,7 @@ def _reachable(method: Callable[..., _T]) -> Callable[..., _T]:
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            if _is_outage(exc):
+            if is_outage(exc):
                 raise StoreUnavailable(
                     f"the Chroma store is unavailable right now ({type(exc).__name__})"
                 ) from exc
@@ -224,7 +232,7 @@ class PassageStore:
         for collection in (self.name, self.name + _ARTICLES_SUFFIX):
             try:
                 self.client.delete_collection(collection)
-            except Exception:  # absent already: nothing to drop
+            except NotFoundError:  # absent already: nothing to drop
                 log.debug("collection %s was not there", collection)
         self._keyword = None
         self._open_collections()

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import chromadb
+import httpx
 import pytest
 
+from index.store import is_outage
 from tests.support.chroma_fixtures import chroma_server  # noqa: F401 - a fixture, used by name
 from tests.support.chroma_server import ChromaServer, ChromaServerError
 
@@ -61,8 +63,9 @@ def test_stop_and_restart_keep_data(tmp_path: Path) -> None:
         server.stop()
         assert not server.running
         assert not server.heartbeat()
-        with pytest.raises(Exception):  # noqa: B017 - httpx.ConnectError today; any error will do
+        with pytest.raises(httpx.TransportError) as refused:
             client.get_collection("articles").count()
+        assert is_outage(refused.value)
 
         server.start()
         assert server.port == port

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from index.chunking import chunk_article, embedding_text, sentence_spans
+from index.chunking import chunk_article, embedding_texts, leading_words, sentence_spans
 from index.models import Article
 
 
@@ -71,4 +72,20 @@ def test_embedding_text_adds_context_without_touching_the_passage() -> None:
     article = _article(text, headings=((8, 24),))
     chunk = chunk_article(article, _count, max_tokens=3)[-1]
     assert chunk.text == "Obstacles remain." and chunk.start == start
-    assert embedding_text(article, chunk) == "A title — Challenges Ahead\nObstacles remain."
+    assert embedding_texts([(article, chunk)], _count) == [
+        "A title — Challenges Ahead\nObstacles remain."
+    ]
+
+
+def test_context_is_cut_by_word_pieces_not_words() -> None:
+    def by_length(texts: Sequence[str]) -> list[int]:  # a piece per 4 letters of a word
+        return [sum(-(-len(word) // 4) for word in text.split()) for text in texts]
+
+    cut = leading_words(["Ala ma kota", "Współzawodnictwo sportowe trwa"], by_length, 5)
+    assert cut["Ala ma kota"] == "Ala ma kota"  # 3 pieces: whole
+    assert cut["Współzawodnictwo sportowe trwa"] == "Współzawodnictwo"  # 4 + 3 > 5
+
+    def merging(texts: Sequence[str]) -> list[int]:  # each space costs a piece too
+        return [len(text.split()) + text.count(" ") for text in texts]
+
+    assert leading_words(["a b c d"], merging, 3)["a b c d"] == "a b"

@@ -295,14 +295,13 @@ def test_ingest_refuses_at_once_while_another_holds_the_lock(ram_dir: Path) -> N
     _write_corpus(corpus, {n: 1 for n in range(7)})  # work the refused ingest must not do
 
     with _dossier(data_dir).write_lock():
-        started = time.monotonic()
+        # The lock is held throughout: an ingest that waited for it would not return (the
+        # run would time out); this one refuses and returns.
         refused = _ingest(data_dir, corpus)
-        waited = time.monotonic() - started
     assert refused.returncode == 1
     assert LOCKED.fullmatch(refused.stderr), refused.stderr  # one line, no traceback
     assert refused.stdout == ""
     assert refused.notes == [{"event": "ended", "writes": 0}]
-    assert waited < 30  # refused without waiting for the lock: only the interpreter's start
     assert _state(_open_copy(data_dir)) == before
 
     done = _ingest(data_dir, corpus)

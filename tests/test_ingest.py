@@ -12,7 +12,7 @@ import pytest
 
 from bot.factory import Dossier
 from bot.settings import load_settings
-from index.chunking import embedding_text
+from index.chunking import embedding_texts
 from index.embeddings import SentenceEmbeddings
 from index.ingest import Ingestor
 from index.loaders import iter_articles
@@ -144,7 +144,7 @@ def test_passages_are_exact_and_fit_the_model_window(embedder: SentenceEmbedding
     for article in articles:
         for chunk in ingestor.chunk(article):
             assert article.text[chunk.start : chunk.end] == chunk.text
-            model_input = ingestor.embedding_input(article, chunk)
+            [model_input] = ingestor.embedding_inputs([(article, chunk)])
             assert embedder.count_tokens([model_input])[0] + 2 <= embedder.max_tokens
             for start, end in chunk.sentences:
                 assert chunk.start <= start < end <= chunk.end
@@ -165,5 +165,33 @@ def test_embedding_text_is_what_the_ingestor_embeds(fake_embedder: FakeEmbedding
     article = Article(id="a", title="Title", text="One sentence here. Another one here.")
     ingestor = Ingestor(store=None, embedder=fake_embedder)  # type: ignore[arg-type]
     [chunk] = ingestor.chunk(article)
-    assert ingestor.embedding_input(article, chunk) == embedding_text(article, chunk,
-                                                                      max_context_words=20)
+    passages = [(article, chunk)]
+    assert ingestor.embedding_inputs(passages) == embedding_texts(
+        passages, fake_embedder.count_tokens
+    )
+
+
+# Twenty Polish words, 94 word pieces for MiniLM's tokenizer: twice the context's room.
+POLISH_TITLE = (
+    "Prezydent Rzeczypospolitej Polskiej zapowiedział nowelizację ustawy o odnawialnych "
+    "źródłach energii podczas konferencji prasowej w Brukseli, przeciwdziałając "
+    "dezinformacji dotyczącej bezpieczeństwa energetycznego"
+)
+
+
+@pytest.mark.slow
+def test_a_long_polish_title_never_pushes_a_full_passage_out_of_the_window(
+    embedder: SentenceEmbeddings,
+) -> None:
+    assert len(POLISH_TITLE.split()) == 20
+    sentences = [f"Officials in district {n} said the grid upgrade would finish soon." for n in
+                 range(200)]
+    article = Article(id="pl", title=POLISH_TITLE, text=" ".join(sentences))
+    ingestor = Ingestor(store=None, embedder=embedder)  # type: ignore[arg-type]
+    chunks = ingestor.chunk(article)
+    inputs = ingestor.embedding_inputs([(article, chunk) for chunk in chunks])
+    passage_pieces = embedder.count_tokens([chunk.text for chunk in chunks])
+    input_pieces = embedder.count_tokens(inputs)
+    assert max(passage_pieces) >= ingestor.max_passage_tokens - 20  # full passages
+    assert all(text.startswith("Prezydent Rzeczypospolitej") for text in inputs)
+    assert max(input_pieces) <= embedder.max_tokens - 2  # [CLS] and [SEP] fit too

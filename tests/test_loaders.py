@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from index.chunking import chunk_article
 from index.encoding import garbled_reason
 from index.errors import UnreadableArticle
+from index.formats import MAX_HTML_DEPTH, MAX_PARSED_MARKDOWN_CHARS, read_markdown
 from index.loaders import (
     SUPPORTED_SUFFIXES,
     article_id,
@@ -23,6 +25,7 @@ from index.loaders import (
     load_file,
 )
 from index.models import Article, Skipped
+from tests.support.fakes import FakeEmbeddings
 
 SEED = Path(__file__).resolve().parent.parent / "corpus" / "mexico-canada-critical-minerals.txt"
 BODY = (
@@ -156,6 +159,64 @@ def test_markdown_heading_is_title_without_front_matter(corpus: Path) -> None:
     assert article.text == BODY
 
 
+MARKED_UP = (
+    f"# Minerals\n\n{BODY}\n\n"
+    "It was _widely_ reported in the [report][1] that prices rose \\*sharply\\*.\n\n"
+    "[1]: https://example.com/report\n\n"
+    "```python\nprint('tariffs')\n```\n\n"
+    "| Country | Share |\n|---|---|\n| Mexico | 12% |\n\n"
+    f"{BODY_2}\n"
+)
+
+
+def test_markdown_reader_removes_all_markup() -> None:
+    extracted = read_markdown(MARKED_UP)
+    assert extracted.title == "Minerals"
+    assert [p.text for p in extracted.paragraphs] == [
+        BODY,
+        "It was widely reported in the report that prices rose *sharply*.",
+        "print('tariffs')",
+        "Country | Share",
+        "Mexico | 12%",
+        BODY_2,
+    ]
+
+
+def test_markdown_markup_never_reaches_an_article_or_its_passages(corpus: Path) -> None:
+    path = corpus / "markup.md"
+    path.write_text(MARKED_UP, encoding="utf-8")
+    article = only_article(path)
+    assert "It was widely reported in the report that prices rose *sharply*." in article.text
+    assert not any(mark in article.text for mark in ("_widely_", "[1]", "\\*", "```", "---"))
+    for chunk in chunk_article(article, FakeEmbeddings().count_tokens, max_tokens=8):
+        assert article.text[chunk.start : chunk.end] == chunk.text
+
+
+def test_markdown_past_the_parser_cap_is_read_as_plain_paragraphs(corpus: Path) -> None:
+    repeats = MAX_PARSED_MARKDOWN_CHARS // len(BODY) + 1
+    path = corpus / "huge.md"
+    path.write_text("# Huge\n\n" + "\n\n".join([BODY] * repeats) + "\n", encoding="utf-8")
+    article = only_article(path)
+    assert article.text.count(BODY) == repeats
+
+
+def deep_enough_for_the_fallback(body: str) -> str:
+    """A page nested past trafilatura's depth limit, so the linear reader reads it."""
+    depth = MAX_HTML_DEPTH + 10
+    return "<html><body>" + "<div>" * depth + body + "</div>" * depth + "</body></html>"
+
+
+def test_fallback_html_reads_attributes_and_comments_as_a_browser_does(corpus: Path) -> None:
+    page = deep_enough_for_the_fallback(
+        f'<p title="a>b">{BODY}</p><!-- an old <script> tag was here --><h2>Next</h2>'
+        f"<p>{BODY_2} &amp; more</p>"
+    )
+    (corpus / "fallback.html").write_text(page, encoding="utf-8")
+    article = only_article(corpus / "fallback.html")
+    assert article.text.split("\n\n") == [BODY, "Next", f"{BODY_2} & more"]
+    assert [article.text[s:e] for s, e in article.headings] == ["Next"]
+
+
 HTML_PAGE = f"""<!doctype html><html><head><title>Bridge vote ends debate | Example News</title>
 <meta name="author" content="Jane Roe">
 <meta property="article:published_time" content="2024-03-05T10:00:00Z">
@@ -191,8 +252,7 @@ def test_pdf_pages_and_offsets(corpus: Path) -> None:
     assert BODY in article.text and BODY_2 in article.text
     assert len(article.pages) == 2
     assert article.text[article.pages[1] :].startswith("Construction is expected")
-    assert article.page_at(article.text.index("Construction")) == 2
-    assert article.page_at(article.text.index("The council")) == 1
+    assert article.pages[0] == 0
 
 
 def test_pdf_running_header_and_page_numbers_dropped(corpus: Path) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import chromadb
+import httpx
 import pytest
+from chromadb.config import Settings as ChromaSettings
 
 from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
 from index.keyword import KeywordIndex
 from index.models import Article
-from index.store import PassageStore, make_client
+from index.store import PassageStore, is_outage, make_client
+from tests.support.chroma_server import free_port
 from tests.support.fakes import FakeEmbeddings
 
 
@@ -105,3 +110,33 @@ def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
     assert reopened.keyword_index().generation == reopened.generation
     assert len(reopened.keyword_index().ids) == reopened.count()
     assert any(pid.startswith("weather:") for pid, _ in reopened.keyword_search("flood", 3))
+
+
+def test_a_damaged_keyword_index_is_rebuilt_and_said_so_in_the_log(
+    tmp_path: Path, fake_embedder: FakeEmbeddings, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    (store.keyword_dir / "dossier.json").write_text("{not json", encoding="utf-8")
+
+    reopened = _store(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="index.keyword"):
+        found = reopened.keyword_search("refining plants", 3)
+    assert found and found[0][0].startswith("lithium:")
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "unreadable" in warning.getMessage() and str(store.keyword_dir) in warning.getMessage()
+
+
+def test_an_outage_is_known_by_the_clients_error_types_not_by_its_words() -> None:
+    # Nothing listens on this port: chromadb re-raises httpx.ConnectError as a ValueError.
+    with pytest.raises(ValueError) as refused:
+        chromadb.HttpClient(host="127.0.0.1", port=free_port(),
+                            settings=ChromaSettings(anonymized_telemetry=False))
+    assert is_outage(refused.value)
+    # chromadb's words for a missing tenant also say "connect", but the server answered.
+    assert not is_outage(ValueError("Could not connect to tenant x. Are you sure it exists?"))
+    assert is_outage(httpx.ReadTimeout("timed out"))
+    assert not is_outage(httpx.HTTPStatusError(
+        "bad request", request=httpx.Request("GET", "http://x"),
+        response=httpx.Response(400)))

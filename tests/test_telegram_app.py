@@ -434,6 +434,7 @@ def test_the_token_filter_redacts_messages_arguments_and_tracebacks() -> None:
     assert "RuntimeError" in handler.lines[2]
 
 
+@pytest.mark.slow
 def test_run_without_a_token_is_a_one_line_error(seed_index: tuple[Path, Path],
                                                   embedder: SentenceEmbeddings) -> None:
     settings = load_settings(data_dir=seed_index[1])

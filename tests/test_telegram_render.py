@@ -73,6 +73,7 @@ async def _send_all(bot: Bot, server: TelegramTestServer, messages: list[str]) -
     return [s.text or "" for s in sent]
 
 
+@pytest.mark.slow
 async def test_a_20000_character_answer_becomes_several_valid_messages(
     server: TelegramTestServer, bot: Bot
 ) -> None:
@@ -107,6 +108,7 @@ async def test_a_20000_character_answer_becomes_several_valid_messages(
     assert len(links) == 12
 
 
+@pytest.mark.slow
 async def test_a_quote_longer_than_a_message_is_cut_into_closed_blockquotes(
     server: TelegramTestServer, bot: Bot
 ) -> None:
@@ -128,6 +130,7 @@ async def test_a_quote_longer_than_a_message_is_cut_into_closed_blockquotes(
     await _send_all(bot, server, messages)
 
 
+@pytest.mark.slow
 async def test_a_word_longer_than_a_message_is_cut_safely(
     server: TelegramTestServer, bot: Bot
 ) -> None:
@@ -138,6 +141,7 @@ async def test_a_word_longer_than_a_message_is_cut_safely(
     await _send_all(bot, server, messages)
 
 
+@pytest.mark.slow
 async def test_only_http_links_become_links_and_titles_are_escaped(
     server: TelegramTestServer, bot: Bot
 ) -> None:
@@ -172,6 +176,7 @@ def _record(n: int, url: str | None = None) -> ArticleRecord:
                          f"corpus/{n}.txt", "c", "t", 3)
 
 
+@pytest.mark.slow
 async def test_help_and_article_lists(server: TelegramTestServer, bot: Bot) -> None:
     records = [_record(n, f"https://news.example/{n}" if n % 2 else "javascript:x")
                for n in range(300)]

@@ -20,6 +20,8 @@ from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filte
 
 from tests.support.telegram_server import TelegramTestServer, parse_html, utf16_len
 
+pytestmark = pytest.mark.slow  # every test here starts the Bot API test server
+
 USER = 1001
 
 
