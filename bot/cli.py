@@ -122,9 +122,10 @@ def chat(
     )] = False,
 ) -> None:
     """A conversation in the terminal; reads one question per line when piped."""
-    from bot.terminal import render_answer
+    from bot.terminal import StreamedAnswer
 
     conversation = _dossier().conversation()
+    streamed = StreamedAnswer(console)
     interactive = sys.stdin.isatty() and not as_json
     if interactive:
         console.print("Ask about the articles (empty line or Ctrl-D to quit).", style="dim")
@@ -146,7 +147,7 @@ def chat(
             continue
         if not interactive:
             console.print(f"? {question}", style="bold", markup=False, highlight=False)
-        render_answer(console, conversation.ask(question))
+        streamed.finish(conversation.ask(question, on_progress=streamed.show))
 
 
 @app.command(name="bot")

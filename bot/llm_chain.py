@@ -80,10 +80,16 @@ def _prompt(request: LLMRequest, *, output: Output) -> list[BaseMessage]:
 def _parse(chunks: Iterator[BaseMessage]) -> Iterator[Draft]:
     """Each growing reply parsed leniently; the last Draft is final and carries the usage."""
     reply: BaseMessage | None = None
-    for chunk in chunks:
-        # Chunks add up (text and tool-call arguments alike); a whole message replaces.
-        reply = reply + chunk if isinstance(reply, BaseMessageChunk) else chunk
-        yield Draft(parse_reply(reply_text(reply), final=False))
+    try:
+        for chunk in chunks:
+            # Chunks add up (text and tool-call arguments alike); a whole message replaces.
+            reply = reply + chunk if isinstance(reply, BaseMessageChunk) else chunk
+            yield Draft(parse_reply(reply_text(reply), final=False))
+    except Exception as exc:
+        # The OpenAI client raises when structured output stops at max_tokens; what was
+        # written until then is still read (and checked) like any reply.
+        if type(exc).__name__ != "LengthFinishReasonError" or reply is None:
+            raise
     if reply is None:
         yield Draft(ParsedReply(), final=True)
         return

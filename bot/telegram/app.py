@@ -48,6 +48,7 @@ from telegram.ext import (
 )
 
 from bot import prompts
+from bot.answer import ProgressCallback
 from bot.chat import Conversation
 from bot.errors import DossierError
 from bot.factory import Dossier
@@ -55,6 +56,7 @@ from bot.models import Answer
 from bot.settings import telegram_token
 from bot.telegram import render
 from bot.telegram.access import AccessPolicy, protect_token_in_logs, webhook_secret
+from bot.telegram.streaming import LiveAnswer
 from bot.uploads import document_extension
 
 log = logging.getLogger(__name__)
@@ -390,18 +392,32 @@ class DossierBot:
                 await say(context.bot, message, refusal)
             return
         state = context.chat_data.get(CONVERSATION_KEY)
-        async with typing(context.bot, message.chat_id):
-            answer, new_state = await asyncio.to_thread(self._ask, state, question)
+        send_pages = partial(send_html, context.bot, message.chat_id,
+                             reply_to=message.message_id)
+        # With an LLM the answer is shown as it grows, one verified sentence at a time.
+        live = (LiveAnswer(context.bot, message.chat_id, message.message_id)
+                if self.dossier.settings.llm.provider != "none" else None)
+        try:
+            async with typing(context.bot, message.chat_id):
+                answer, new_state = await asyncio.to_thread(
+                    self._ask, state, question, live.on_progress if live else None
+                )
+        finally:
+            if live is not None:
+                await live.close()
         context.chat_data[CONVERSATION_KEY] = new_state
-        await send_html(context.bot, message.chat_id, render.render_answer(answer),
-                        reply_to=message.message_id)
+        if live is not None:
+            await live.finish(answer, send_pages)
+        else:
+            await send_pages(render.render_answer(answer))
 
     def _ask(self, state: list[dict[str, Any]] | None, question: str,
+             on_progress: ProgressCallback | None = None,
              ) -> tuple[Answer, list[dict[str, Any]]]:
         conversation = Conversation.from_state(
             self.dossier.answerer, state, history_turns=self.dossier.settings.chat.history_turns
         )
-        answer = conversation.ask(question)
+        answer = conversation.ask(question, on_progress=on_progress)
         return answer, conversation.to_state()
 
     def _warm_up(self) -> int:
