@@ -7,6 +7,7 @@ import atexit
 import ctypes
 import ctypes.util
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -61,9 +62,9 @@ class LocalModelServer:
         params.n_ctx = self.context_size
         params.n_parallel = 1  # one slot: the whole context for each question
         params.use_jinja = True  # the model's own chat template, with tool calls
-        if self.threads > 0:
-            params.cpuparams.n_threads = self.threads
-            params.cpuparams_batch.n_threads = self.threads
+        threads = self.threads or max(1, (os.cpu_count() or 2) // 2)
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
         params.verbosity = -1  # llama.cpp's per-request log lines stay out of the terminal
         with _signal_handlers_kept():
             try:

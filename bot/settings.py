@@ -117,7 +117,7 @@ class LLMSettings(Section):
         "OpenAI itself, text (the ANSWER/QUOTES protocol) for other servers.",
     )
     model_path: str = Field("", description="GGUF model file for provider local.")
-    threads: int = Field(0, ge=0, description="llama.cpp CPU threads (0 = its default).")
+    threads: int = Field(0, ge=0, description="llama.cpp CPU threads (0 = half the cores).")
     context_size: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
 
 
