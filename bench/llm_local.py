@@ -5,6 +5,7 @@ the time to the first verified sentence."""
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import time
 from collections import Counter
@@ -91,6 +92,23 @@ def main() -> None:
     if args.limit:
         questions = questions[: args.limit]
     rows: list[dict[str, Any]] = []
+    # SIGTERM (or Ctrl-C) ends the run early with the figures of the questions done.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        ask_all(dossier, questions, rows)
+    except KeyboardInterrupt:
+        print(f"interrupted after {len(rows)} questions", flush=True)
+    data = summarise(rows, clock.runs)
+    data.update({"model": Path(model_path).name, "k": args.k, "max_tokens": args.max_tokens,
+                 "threads": args.threads, "warm_up_s": round(warm_up_s, 1),
+                 "complete": len(rows) == len(questions), "rows": rows})
+    table = markdown_table([data["summary"]], list(data["summary"]))
+    report("llm_local", data, table)
+
+
+def ask_all(dossier: Dossier, questions: list[dict[str, Any]],
+            rows: list[dict[str, Any]]) -> None:
+    """Ask each question, timing the answer and its first verified sentence, into `rows`."""
     for item in questions:
         firsts: list[float] = []
         asked = time.perf_counter()
@@ -107,11 +125,6 @@ def main() -> None:
         })
         print(f"{len(rows)}/{len(questions)} {rows[-1]['mode']} "
               f"{rows[-1]['ms']:.0f} ms {answer.note or ''}", flush=True)
-    data = summarise(rows, clock.runs)
-    data.update({"model": Path(model_path).name, "k": args.k, "max_tokens": args.max_tokens,
-                 "threads": args.threads, "warm_up_s": round(warm_up_s, 1), "rows": rows})
-    table = markdown_table([data["summary"]], list(data["summary"]))
-    report("llm_local", data, table)
 
 
 def summarise(rows: list[dict[str, Any]], runs: list[dict[str, float]]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ class SentenceVerifier:
         article = self.articles.get(passage.article_id)
         if article is None:
             return None
-        span = locate_quote(article, text, near=passage.start)
+        span = _verbatim_lead(article, text, near=passage.start)
         if span is None or is_instruction_like(article.text[span[0] : span[1]]):
             return None
         return make_citation(0, article, *span, heading=passage.heading)
@@ -154,6 +154,21 @@ class SentenceVerifier:
     @property
     def text(self) -> str:
         return " ".join(self.sentences)
+
+
+def _verbatim_lead(article: Article, claimed: str, near: int) -> tuple[int, int] | None:
+    """Where the claimed quote stands in the article; else where its longest run of
+    leading whole sentences does (a small model copies a sentence, then runs on in words
+    of its own: the copied part is shown, the rest never is)."""
+    span = locate_quote(article, claimed, near=near)
+    if span is not None:
+        return span
+    ends = [end for _, end in sentence_spans(claimed)][:-1]
+    for end in reversed(ends):
+        span = locate_quote(article, claimed[:end], near=near)
+        if span is not None:
+            return span
+    return None
 
 
 class VerifiedStream:

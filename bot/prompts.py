@@ -74,11 +74,14 @@ ANSWER_SCHEMA = {
     "properties": {
         "quotes": {
             "type": "array",
+            # Bounds keep a small model from spending its whole reply on quotes.
+            "maxItems": 4,
             "items": {
                 "type": "object",
                 "properties": {
                     "passage": {"type": "integer", "description": "The passage number n."},
-                    "quote": {"type": "string", "description": "A sentence copied verbatim."},
+                    "quote": {"type": "string", "maxLength": 400,
+                              "description": "A sentence copied verbatim."},
                 },
                 "required": ["passage", "quote"],
             },

@@ -116,3 +116,14 @@ def test_quotes_after_the_answer_still_count_once_the_reply_is_done() -> None:
 def test_not_in_articles_is_a_refusal_in_every_format() -> None:
     for reply in ("NOT_IN_ARTICLES", '{"quotes": [], "answer": "NOT_IN_ARTICLES"}'):
         assert parse_reply(reply).cannot_answer
+
+
+def test_a_quote_that_runs_on_past_the_article_keeps_only_its_verbatim_sentences() -> None:
+    stream = _stream()
+    claimed = f"{GAPS} Roads and ports will be built by 2030 with federal money."
+    reply = json.dumps({"quotes": [{"passage": 1, "quote": claimed}],
+                        "answer": "Infrastructure gaps are a challenge [1]."})
+    _feed_growing(stream, reply)
+    (citation,) = stream.verifier.citations
+    assert citation.quote == GAPS  # the invented run-on is never shown
+    assert stream.verifier.text == "Infrastructure gaps are a challenge [1]."
