@@ -4,7 +4,6 @@ it gets, and the follow-up condenser."""
 from __future__ import annotations
 
 import html
-import logging
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -22,8 +21,6 @@ from bot.retrieval import Retrieved
 from bot.safety import mask_instructions
 from bot.settings import LLMSettings, llm_api_key
 from index.models import Article
-
-log = logging.getLogger(__name__)
 
 Output = Literal["json_schema", "tool_calling", "text"]
 
@@ -115,15 +112,11 @@ def call(model: BaseChatModel, messages: list[BaseMessage]) -> str:
 
 
 def condense(model: BaseChatModel, history: list[tuple[str, str]], question: str) -> str:
-    """A follow-up rewritten as a standalone question (falls back to the question itself)."""
+    """A follow-up rewritten as a standalone question; LLMUnavailable when the model fails
+    (the caller decides how to answer without it)."""
     lines = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history)
-    try:
-        standalone = call(
-            model, [HumanMessage(CONDENSE_PROMPT.format(history=lines, question=question))]
-        )
-    except LLMUnavailable as exc:
-        # The follow-up is still answered, as asked; say why it was not made standalone.
-        log.warning("could not condense the follow-up (%s); asking it as written", exc)
-        return question
+    standalone = call(
+        model, [HumanMessage(CONDENSE_PROMPT.format(history=lines, question=question))]
+    )
     standalone = standalone.strip().splitlines()[0].strip() if standalone.strip() else ""
     return standalone or question
