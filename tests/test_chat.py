@@ -100,6 +100,14 @@ def test_an_llm_that_obeys_the_article_never_gets_the_canary_out(
                     assert articles[c.article.id].text[c.start : c.end] == c.quote
 
 
+def _llm_conversation(data_dir: Path, embedder: SentenceEmbeddings,
+                      server: ScriptedLLMServer) -> Conversation:
+    dossier = Dossier(load_settings(data_dir=data_dir, llm={
+        "provider": "openai", "base_url": server.base_url, "model": "m",
+    }), embedder=embedder)
+    return dossier.conversation()
+
+
 def test_in_llm_mode_a_follow_up_is_condensed_into_a_standalone_question(
     poisoned_data_dir: Path, embedder: SentenceEmbeddings
 ) -> None:
@@ -120,13 +128,7 @@ def test_in_llm_mode_a_follow_up_is_condensed_into_a_standalone_question(
         )
 
     with ScriptedLLMServer(default_reply=scripted) as server:
-        dossier = Dossier(
-            load_settings(data_dir=poisoned_data_dir, llm={
-                "provider": "openai", "base_url": server.base_url, "model": "m",
-            }),
-            embedder=embedder,
-        )
-        conversation = dossier.conversation()
+        conversation = _llm_conversation(poisoned_data_dir, embedder, server)
         assert conversation.ask("what are the obstacles?").mode == "llm"
         follow_up = conversation.ask("which of them worries investors?")
         assert follow_up.mode == "llm", follow_up.note
@@ -142,13 +144,7 @@ def test_a_follow_up_the_llm_could_not_condense_is_answered_from_context_and_log
     reply = ("ANSWER: Infrastructure gaps also pose a challenge [1].\n"
              'QUOTES:\n[1] "Infrastructure gaps also pose a challenge."\n')
     with ScriptedLLMServer(default_reply=reply) as server:
-        dossier = Dossier(
-            load_settings(data_dir=poisoned_data_dir, llm={
-                "provider": "openai", "base_url": server.base_url, "model": "m",
-            }),
-            embedder=embedder,
-        )
-        conversation = dossier.conversation()
+        conversation = _llm_conversation(poisoned_data_dir, embedder, server)
         assert conversation.ask("what are the obstacles?").mode == "llm"
         server.fail_with(status=500)  # the condensing request fails; the answer's does not
         with caplog.at_level(logging.WARNING, logger="bot.chat"):

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import pickle
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from bot.telegram.render import render_answer, visible_text
 from bot.uploads import document_extension, safe_document_stem
 from index.embeddings import SentenceEmbeddings
 from tests.support import SEED
-from tests.support.bot_harness import SALMON, running_bot
+from tests.support.bot_harness import SALMON, ingested_seed, running_bot
 from tests.support.telegram_server import SentMessage, TelegramTestServer
 
 USER, ADMIN, STRANGER = 1001, 2002, 3003
@@ -64,27 +63,18 @@ def module_log() -> Iterator[_Formatted]:
     root.setLevel(level)
 
 
-def _ingested(folder: Path, embedder: SentenceEmbeddings) -> tuple[Path, Path]:
-    corpus, data = folder / "corpus", folder / "data"
-    corpus.mkdir()
-    shutil.copy(SEED, corpus / SEED.name)
-    dossier = Dossier(load_settings(data_dir=data, corpus={"path": corpus}), embedder=embedder)
-    assert dossier.ingestor().run([corpus], corpus_root=corpus).added == 1
-    return corpus, data
-
-
 @pytest.fixture(scope="module")
 def seed_index(tmp_path_factory: pytest.TempPathFactory,
                embedder: SentenceEmbeddings) -> tuple[Path, Path]:
     """The seed corpus ingested once for the module; tests only read it."""
-    return _ingested(tmp_path_factory.mktemp("telegram"), embedder)
+    return ingested_seed(tmp_path_factory.mktemp("telegram"), embedder)
 
 
 @pytest.fixture(scope="module")
 def writable_index(tmp_path_factory: pytest.TempPathFactory,
                    embedder: SentenceEmbeddings) -> tuple[Path, Path]:
     """A second copy for the tests that add documents to the corpus."""
-    return _ingested(tmp_path_factory.mktemp("telegram-ingest"), embedder)
+    return ingested_seed(tmp_path_factory.mktemp("telegram-ingest"), embedder)
 
 
 @pytest.fixture

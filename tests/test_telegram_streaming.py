@@ -3,7 +3,6 @@ last edit the final answer (real bot over HTTP, Bot API test server, scripted LL
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,7 @@ from bot.factory import Dossier
 from bot.prompts import LLM_UNVERIFIED_NOTE
 from bot.settings import load_settings
 from index.embeddings import SentenceEmbeddings
-from tests.support import SEED
-from tests.support.bot_harness import running_bot
+from tests.support.bot_harness import ingested_seed, running_bot
 from tests.support.llm_server import ScriptedLLMServer
 from tests.support.telegram_server import SentMessage, TelegramTestServer
 
@@ -35,13 +33,7 @@ REPLY = (
 @pytest.fixture(scope="module")
 def seed_index(tmp_path_factory: pytest.TempPathFactory,
                embedder: SentenceEmbeddings) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("streaming")
-    corpus, data = folder / "corpus", folder / "data"
-    corpus.mkdir()
-    shutil.copy(SEED, corpus / SEED.name)
-    dossier = Dossier(load_settings(data_dir=data, corpus={"path": corpus}), embedder=embedder)
-    assert dossier.ingestor().run([corpus], corpus_root=corpus).added == 1
-    return corpus, data
+    return ingested_seed(tmp_path_factory.mktemp("streaming"), embedder)
 
 
 @pytest.fixture

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from bot.factory import Dossier
+from bot.settings import load_settings
 from bot.telegram.app import build_application
+from index.embeddings import SentenceEmbeddings
+from tests.support import SEED
 from tests.support.telegram_server import TelegramTestServer
 
 # A short article an admin uploads in the ingest-by-chat tests.
@@ -38,3 +42,13 @@ async def running_bot(dossier: Dossier, server: TelegramTestServer,
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
+
+
+def ingested_seed(folder: Path, embedder: SentenceEmbeddings) -> tuple[Path, Path]:
+    """A corpus folder holding the seed article and a data dir with it indexed."""
+    corpus, data = folder / "corpus", folder / "data"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    dossier = Dossier(load_settings(data_dir=data, corpus={"path": corpus}), embedder=embedder)
+    assert dossier.ingestor().run([corpus], corpus_root=corpus).added == 1
+    return corpus, data
