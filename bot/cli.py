@@ -135,9 +135,10 @@ def chat(
     )] = False,
 ) -> None:
     """A conversation in the terminal; reads one question per line when piped."""
-    from bot.terminal import render_answer
+    from bot.terminal import StreamedAnswer
 
     conversation = _dossier(context).conversation()
+    streamed = StreamedAnswer(console)
     interactive = sys.stdin.isatty() and not as_json
     if interactive:
         console.print("Ask about the articles (empty line or Ctrl-D to quit).", style="dim")
@@ -159,7 +160,7 @@ def chat(
             continue
         if not interactive:
             console.print(f"? {question}", style="bold", markup=False, highlight=False)
-        render_answer(console, conversation.ask(question))
+        streamed.finish(conversation.ask(question, on_progress=streamed.show))
 
 
 @app.command(name="bot")

@@ -208,6 +208,7 @@ class Dossier:
     @cached_property
     def answerer(self) -> Answerer:
         from bot.answer import Answerer
+        from bot.llm import output_mode
 
         return Answerer(
             self.retriever,
@@ -216,6 +217,7 @@ class Dossier:
             reader_settings=self.settings.reader,
             chat_model=self.chat_model,
             llm_timeout_s=self.settings.llm.timeout_s,
+            llm_output=output_mode(self.settings.llm),
         )
 
     def conversation(self) -> Conversation:

@@ -1,56 +1,54 @@
-"""LLM answers through LangChain chat models: prompt, parse, and keep only verified quotes."""
+"""The chat model a setting names (OpenAI-compatible, Ollama, or a local GGUF), the prompt
+it gets, and the follow-up condenser."""
 
 from __future__ import annotations
 
 import html
-import re
-from dataclasses import dataclass
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from bot.errors import LLMUnavailable
-from bot.models import Citation
 from bot.prompts import (
-    CANNOT_ANSWER_MARKER,
     CONDENSE_PROMPT,
     PASSAGE,
     SYSTEM_PROMPT,
+    SYSTEM_PROMPT_STRUCTURED,
     USER_PROMPT,
 )
-from bot.quotes import locate_quote, make_citation
 from bot.retrieval import Retrieved
-from bot.safety import (
-    LINK_LIKE,
-    is_instruction_like,
-    link_or_markup_spans,
-    mask_instructions,
-)
+from bot.safety import mask_instructions
 from bot.settings import LLMSettings, llm_api_key
-from index.keyword import tokenize
 from index.models import Article
 
-_QUOTE_LINE = re.compile(r"^\s*\[(\d+)\]\s*[:\-]?\s*(.+?)\s*$")
-_MARKER = re.compile(r"\s*\[(\d+)\]")
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)(?:\s*\[\d+\])*")
-# A token with a digit, or of capitals and dashes, is specific: it must come from a quote.
-_SPECIFIC = re.compile(r"\b(?=\w*\d)[\w-]{3,}\b|\b[A-Z]{2,}(?:-\w+)+\b")
+Output = Literal["json_schema", "tool_calling", "text"]
 
 
 def make_chat_model(settings: LLMSettings) -> BaseChatModel | None:
-    """The configured chat model, or None for the extractive (offline) default."""
+    """The configured chat model, or None for the extractive (offline) default. For
+    "local" this starts the in-process llama.cpp server (once per model file)."""
     if settings.provider == "none":
         return None
-    if settings.provider == "openai":
+    if settings.provider in ("openai", "local"):
         from langchain_openai import ChatOpenAI
 
+        if settings.provider == "local":
+            from bot.local_llm import local_server
+
+            base_url: str | None = local_server(settings).base_url
+            model = settings.model or "local"
+        else:
+            base_url, model = settings.base_url or None, settings.model or "gpt-4o-mini"
         return ChatOpenAI(
-            model=settings.model or "gpt-4o-mini",
-            base_url=settings.base_url or None,
+            model=model,
+            base_url=base_url,
             api_key=llm_api_key() or "not-needed",
             timeout=settings.timeout_s,
             max_retries=0,
             temperature=settings.temperature,
+            max_completion_tokens=settings.max_tokens,
+            stream_usage=True,
         )
     from langchain_ollama import ChatOllama
 
@@ -58,8 +56,18 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel | None:
         model=settings.model or "llama3.2",
         base_url=settings.base_url or None,
         temperature=settings.temperature,
+        num_predict=settings.max_tokens,
         client_kwargs={"timeout": settings.timeout_s},
     )
+
+
+def output_mode(settings: LLMSettings) -> Output:
+    """How to ask this server for quotes: structured output where it surely has it."""
+    if settings.output != "auto":
+        return settings.output
+    if settings.provider == "local" or (settings.provider == "openai" and not settings.base_url):
+        return "json_schema"
+    return "text"
 
 
 def _fence(text: str) -> str:
@@ -67,7 +75,11 @@ def _fence(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def build_messages(question: str, retrieved: list[Retrieved], articles: dict[str, Article]) -> list:
+def build_messages(
+    question: str, retrieved: list[Retrieved], articles: dict[str, Article],
+    output: Output = "text",
+) -> list[BaseMessage]:
+    """The system rules for `output` and the fenced, numbered passages with the question."""
     passages = "\n".join(
         PASSAGE.format(
             n=i,
@@ -80,12 +92,12 @@ def build_messages(question: str, retrieved: list[Retrieved], articles: dict[str
         if r.passage.article_id in articles
     )
     return [
-        SystemMessage(SYSTEM_PROMPT),
+        SystemMessage(SYSTEM_PROMPT if output == "text" else SYSTEM_PROMPT_STRUCTURED),
         HumanMessage(USER_PROMPT.format(passages=passages, question=question)),
     ]
 
 
-def call(model: BaseChatModel, messages: list) -> str:
+def call(model: BaseChatModel, messages: list[BaseMessage]) -> str:
     """The model's reply text; any failure becomes LLMUnavailable with a short reason."""
     try:
         reply = model.invoke(messages)
@@ -99,106 +111,12 @@ def call(model: BaseChatModel, messages: list) -> str:
     return content
 
 
-@dataclass
-class ParsedReply:
-    """The answer prose and the quotes the model claims, by passage number."""
-
-    answer: str
-    quotes: list[tuple[int, str]]
-    cannot_answer: bool
-
-
-def parse_reply(reply: str) -> ParsedReply:
-    if reply.strip().upper().startswith(CANNOT_ANSWER_MARKER):
-        return ParsedReply("", [], True)
-    head, _, tail = reply.partition("QUOTES:")
-    answer = re.sub(r"^\s*ANSWER:\s*", "", head.strip())
-    quotes = []
-    for line in tail.splitlines():
-        match = _QUOTE_LINE.match(line)
-        if match:
-            quotes.append((int(match.group(1)), match.group(2)))
-    return ParsedReply(answer.strip(), quotes, False)
-
-
-def verified_answer(
-    parsed: ParsedReply,
-    retrieved: list[Retrieved],
-    articles: dict[str, Article],
-    question: str,
-) -> tuple[str, list[Citation]]:
-    """Keep the quotes that stand in their passage's article, renumber them, and keep only
-    prose sentences backed by a kept quote and carrying nothing the quotes don't say (and
-    no link or markup: a hostile passage's URL must not become the answer's)."""
-    citations: list[Citation] = []
-    new_number: dict[int, int] = {}
-    for n, claimed in parsed.quotes:
-        if n in new_number or not 1 <= n <= len(retrieved):
-            continue
-        passage = retrieved[n - 1].passage
-        article = articles.get(passage.article_id)
-        if article is None:
-            continue
-        span = locate_quote(article, claimed, near=passage.start)
-        if span is None or is_instruction_like(article.text[span[0] : span[1]]):
-            continue
-        citation = make_citation(len(citations) + 1, article, *span, heading=passage.heading)
-        if citation is not None:
-            new_number[n] = citation.n
-            citations.append(citation)
-
-    sentences = []
-    not_prose = link_or_markup_spans(parsed.answer)
-    for match in _SENTENCE.finditer(parsed.answer):
-        sentence = match.group()
-        if any(a < match.end() and match.start() < b for a, b in not_prose):
-            continue  # a link or markup: the quotes may show one, the prose never carries it
-        markers = [int(m) for m in _MARKER.findall(sentence)]
-        if not any(m in new_number for m in markers):
-            continue  # unsupported prose is dropped, whatever it says
-        prose = _MARKER.sub("", sentence).strip()
-        # What stands only inside a link (a token in a URL) supports nothing.
-        support = LINK_LIKE.sub(" ", " ".join(
-            [question, *(citations[new_number[m] - 1].quote for m in markers if m in new_number)]
-        ))
-        if any(token not in support for token in _SPECIFIC.findall(prose)):
-            continue  # a number or code the quotes don't carry: not grounded
-        if not _mostly_grounded(prose, support):
-            continue
-        sentences.append(sentence.strip())
-    used = [new_number[int(m)] for s in sentences for m in _MARKER.findall(s)
-            if int(m) in new_number]
-    kept_citations = [c for c in citations if c.n in set(used)]
-    renumber = {c.n: i for i, c in enumerate(kept_citations, 1)}
-
-    def renumbered(match: re.Match[str]) -> str:
-        old = new_number.get(int(match.group(1)))
-        return f" [{renumber[old]}]" if old is not None else ""
-
-    text = " ".join(_MARKER.sub(renumbered, s) for s in sentences)
-    final = [
-        Citation(renumber[c.n], c.quote, c.start, c.end, c.article, c.link, c.heading)
-        for c in kept_citations
-    ]
-    return text.strip(), final
-
-
-def _mostly_grounded(prose: str, support: str) -> bool:
-    """Half or more of the prose's content words appear in the question or its quotes."""
-    words = set(tokenize([prose])[0])
-    if not words:
-        return False
-    return len(words & set(tokenize([support])[0])) / len(words) >= 0.5
-
-
 def condense(model: BaseChatModel, history: list[tuple[str, str]], question: str) -> str:
-    """A follow-up rewritten as a standalone question (falls back to the question itself)."""
+    """A follow-up rewritten as a standalone question; LLMUnavailable when the model fails
+    (the caller decides how to answer without it)."""
     lines = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history)
-    try:
-        standalone = call(
-            model, [HumanMessage(CONDENSE_PROMPT.format(history=lines, question=question))]
-        )
-    except LLMUnavailable:
-        return question
+    standalone = call(
+        model, [HumanMessage(CONDENSE_PROMPT.format(history=lines, question=question))]
+    )
     standalone = standalone.strip().splitlines()[0].strip() if standalone.strip() else ""
     return standalone or question

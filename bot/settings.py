@@ -104,11 +104,22 @@ class ReaderSettings(Section):
 
 
 class LLMSettings(Section):
-    provider: Literal["none", "openai", "ollama"] = Field("none", description="Answer writer.")
+    provider: Literal["none", "openai", "ollama", "local"] = Field(
+        "none", description="Answer writer; local = a GGUF file run in-process by llama.cpp."
+    )
     base_url: str = Field("", description="OpenAI-compatible /v1 URL or Ollama URL.")
     model: str = Field("", description="Chat model name on that server.")
     timeout_s: float = Field(30.0, gt=0, description="Give up and answer extractively after.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=16, description="Most tokens the model may write.")
+    output: Literal["auto", "json_schema", "tool_calling", "text"] = Field(
+        "auto",
+        description="How the model is asked for quotes: auto = json_schema for local and "
+        "OpenAI itself, text (the ANSWER/QUOTES protocol) for other servers.",
+    )
+    model_path: str = Field("", description="GGUF model file for provider local.")
+    threads: int = Field(0, ge=0, description="llama.cpp CPU threads (0 = half the cores).")
+    context_size: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
 
 
 class ChatSettings(Section):

@@ -13,10 +13,40 @@ from index.ingest import IngestReport
 from index.store import ArticleRecord
 
 
-def render_answer(console: Console, answer: Answer) -> None:
-    """The answer line, then each quote as a block quote with its article and link."""
+class StreamedAnswer:
+    """Prints an LLM answer as it grows, one verified sentence at a time, then its quotes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.printed = ""
+
+    def show(self, partial: Answer) -> None:
+        """Print what `partial` adds to the text already printed (Answerer's on_progress)."""
+        if not partial.text.startswith(self.printed):
+            return  # never the case: verified sentences only ever add up
+        new = partial.text[len(self.printed) :]
+        self.console.print(Text(new, style="bold"), end="")
+        self.console.file.flush()
+        self.printed = partial.text
+
+    def finish(self, answer: Answer) -> None:
+        """The rest of the final answer, its note and its quotes."""
+        if self.printed and answer.text.startswith(self.printed):
+            self.console.print(Text(answer.text[len(self.printed) :], style="bold"))
+            render_answer(self.console, answer, text_shown=True)
+        else:
+            if self.printed:
+                self.console.print()
+            render_answer(self.console, answer)
+        self.printed = ""
+
+
+def render_answer(console: Console, answer: Answer, *, text_shown: bool = False) -> None:
+    """The answer line (unless already shown), then each quote as a block quote with its
+    article and link."""
     style = "bold" if answer.answered else "yellow"
-    console.print(Text(answer.text, style=style))
+    if not text_shown:
+        console.print(Text(answer.text, style=style))
     if answer.note:
         console.print(Text(answer.note, style="dim italic"))
     for c in answer.citations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 import pytest
 
 from bot.factory import Dossier
+from bot.models import Answer
 from bot.prompts import CANNOT_ANSWER
 from bot.quotes import verify_quote
 from bot.settings import Settings, load_settings
 from index.embeddings import SentenceEmbeddings
 from tests.support import PROJECT
-from tests.support.llm_server import ScriptedLLMServer, prompt_text
+from tests.support.llm_server import ScriptedLLMServer, ToolCall, prompt_text
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +149,74 @@ def test_settings_reach_the_llm_client(
     request = llm.last_chat_request
     assert request.header("authorization") == "Bearer sk-test-key"
     assert request.json["model"] == "tiny-model"
+
+
+GAPS = "Infrastructure gaps also pose a challenge."
+WORKFORCE = "Another key issue is workforce development."
+STRUCTURED = json.dumps({
+    "quotes": [{"passage": 1, "quote": GAPS}, {"passage": 1, "quote": WORKFORCE},
+               {"passage": 2, "quote": "Mexico has banned all foreign mining companies."}],
+    "answer": "Infrastructure gaps are a challenge [1]. Workforce development is another "
+              "key issue [1]. Mexico banned foreign mining [2].",
+})
+
+
+def _structured_dossier(data_dir: Path, embedder: SentenceEmbeddings,
+                        server: ScriptedLLMServer, output: str) -> Dossier:
+    return _dossier(data_dir, embedder, llm={
+        "provider": "openai", "base_url": server.base_url, "model": "m", "output": output,
+    })
+
+
+@pytest.mark.parametrize("output", ["json_schema", "tool_calling"])
+def test_a_structured_answer_is_asked_for_and_checked_like_any_other(
+    data_dir: Path, embedder: SentenceEmbeddings, llm: ScriptedLLMServer, output: str
+) -> None:
+    llm.enqueue(STRUCTURED if output == "json_schema" else ToolCall("cited_answer", STRUCTURED))
+    dossier = _structured_dossier(data_dir, embedder, llm, output)
+    answer = dossier.answerer.ask("what are the obstacles?")
+    assert answer.mode == "llm" and answer.answered
+    assert answer.text == ("Infrastructure gaps are a challenge [1]. "
+                           "Workforce development is another key issue [2].")
+    assert [c.quote for c in answer.citations] == [GAPS, WORKFORCE]
+    _assert_verbatim(dossier, answer.to_json())
+    body = llm.last_chat_request.json
+    if output == "json_schema":
+        assert body["response_format"]["type"] == "json_schema"
+        schema = body["response_format"]["json_schema"]["schema"]
+    else:
+        assert body["tool_choice"]["function"]["name"] == "cited_answer"
+        schema = body["tools"][0]["function"]["parameters"]
+    assert list(schema["properties"]) == ["quotes", "answer"]
+
+
+def test_a_server_that_ignores_the_schema_and_writes_inline_quotes_is_still_read(
+    data_dir: Path, embedder: SentenceEmbeddings, llm: ScriptedLLMServer
+) -> None:
+    # Before: only the QUOTES: protocol was read, so this whole reply was dropped.
+    llm.enqueue(f'The partnership faces obstacles [1]. "{GAPS}" [1]')
+    dossier = _structured_dossier(data_dir, embedder, llm, "json_schema")
+    answer = dossier.answerer.ask("what are the obstacles?")
+    assert answer.mode == "llm" and answer.note is None
+    # The quoted sentence stands; the claim its quote does not carry ("obstacles",
+    # "partnership") is dropped, as any unsupported prose is.
+    assert answer.text == f'"{GAPS}" [1]'
+    assert [c.quote for c in answer.citations] == [GAPS]
+    _assert_verbatim(dossier, answer.to_json())
+
+
+def test_the_answer_grows_one_verified_sentence_at_a_time(
+    data_dir: Path, embedder: SentenceEmbeddings, llm: ScriptedLLMServer
+) -> None:
+    llm.enqueue(STRUCTURED)
+    llm.chunk_delay_s = 0.02
+    dossier = _structured_dossier(data_dir, embedder, llm, "json_schema")
+    seen: list[Answer] = []
+    answer = dossier.answerer.ask("what are the obstacles?", on_progress=seen.append)
+    assert [s.text for s in seen] == [
+        "Infrastructure gaps are a challenge [1].",
+        "Infrastructure gaps are a challenge [1]. Workforce development is another key "
+        "issue [2].",
+    ]
+    assert seen[-1].text == answer.text and seen[-1].citations == answer.citations
+    assert all("banned" not in s.text for s in seen)

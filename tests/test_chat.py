@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -99,6 +100,14 @@ def test_an_llm_that_obeys_the_article_never_gets_the_canary_out(
                     assert articles[c.article.id].text[c.start : c.end] == c.quote
 
 
+def _llm_conversation(data_dir: Path, embedder: SentenceEmbeddings,
+                      server: ScriptedLLMServer) -> Conversation:
+    dossier = Dossier(load_settings(data_dir=data_dir, llm={
+        "provider": "openai", "base_url": server.base_url, "model": "m",
+    }), embedder=embedder)
+    return dossier.conversation()
+
+
 def test_in_llm_mode_a_follow_up_is_condensed_into_a_standalone_question(
     poisoned_data_dir: Path, embedder: SentenceEmbeddings
 ) -> None:
@@ -119,13 +128,7 @@ def test_in_llm_mode_a_follow_up_is_condensed_into_a_standalone_question(
         )
 
     with ScriptedLLMServer(default_reply=scripted) as server:
-        dossier = Dossier(
-            load_settings(data_dir=poisoned_data_dir, llm={
-                "provider": "openai", "base_url": server.base_url, "model": "m",
-            }),
-            embedder=embedder,
-        )
-        conversation = dossier.conversation()
+        conversation = _llm_conversation(poisoned_data_dir, embedder, server)
         assert conversation.ask("what are the obstacles?").mode == "llm"
         follow_up = conversation.ask("which of them worries investors?")
         assert follow_up.mode == "llm", follow_up.note
@@ -133,3 +136,20 @@ def test_in_llm_mode_a_follow_up_is_condensed_into_a_standalone_question(
         assert "foreign investors" in follow_up.citations[0].quote
         assert any("standalone question" in prompt_text(r.messages)
                    for r in server.chat_requests)
+
+
+def test_a_follow_up_the_llm_could_not_condense_is_answered_from_context_and_logged(
+    poisoned_data_dir: Path, embedder: SentenceEmbeddings, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply = ("ANSWER: Infrastructure gaps also pose a challenge [1].\n"
+             'QUOTES:\n[1] "Infrastructure gaps also pose a challenge."\n')
+    with ScriptedLLMServer(default_reply=reply) as server:
+        conversation = _llm_conversation(poisoned_data_dir, embedder, server)
+        assert conversation.ask("what are the obstacles?").mode == "llm"
+        server.fail_with(status=500)  # the condensing request fails; the answer's does not
+        with caplog.at_level(logging.WARNING, logger="bot.chat"):
+            follow_up = conversation.ask("which of them worries investors?")
+    assert follow_up.answered and follow_up.question == "which of them worries investors?"
+    # Before, this failure vanished without a word.
+    (record,) = [r for r in caplog.records if r.name == "bot.chat"]
+    assert "could not condense" in record.getMessage()

@@ -512,9 +512,13 @@ async def test_in_telegram_no_outside_link_is_clickable_and_no_message_has_a_pre
         problems += [f"system prompt: {s!r}" for s in [*PROMPT_SENTENCES, *PROMPT_FRAGMENTS]
                      if s.lower() in (message.text or "").lower()]
     assert problems == []
-    # Outside links did reach the bot (quoted verbatim), shown as code, not as links.
     shown = " ".join(m.text or "" for m in sent)
-    assert ATTACKER.search(shown)
+    if mode == "extractive":
+        # Outside links did reach the bot (quoted verbatim), shown as code, not as links.
+        assert ATTACKER.search(shown)
+    else:
+        # The model's prose stands on its own verified quotes, which carry no outside link.
+        assert any(m.text and "[1]" in m.text for m in sent)
 
 
 def test_the_checks_catch_what_they_look_for() -> None:

@@ -31,6 +31,7 @@ from telegram.ext import (
 )
 
 from bot import prompts
+from bot.answer import ProgressCallback
 from bot.chat import Conversation
 from bot.errors import DossierError
 from bot.factory import Dossier
@@ -58,6 +59,7 @@ from bot.telegram.pages import (
     sources_keyboard,
 )
 from bot.telegram.questions import ASK_COMMAND, command_of, question_of
+from bot.telegram.streaming import LiveAnswer
 
 log = logging.getLogger(__name__)
 
@@ -247,12 +249,24 @@ class DossierBot:
             return
         await self._say_unanswered(context, message, user_id)
         state = context.chat_data.get(CONVERSATION_KEY)
-        async with typing(context.bot, message.chat_id):
-            answer, new_state = await asyncio.to_thread(self._ask, state, question)
+        # With an LLM the answer is shown as it grows, one verified sentence at a time.
+        live = (LiveAnswer(context.bot, message.chat_id, message.message_id)
+                if self.dossier.settings.llm.provider != "none" else None)
+        try:
+            async with typing(context.bot, message.chat_id):
+                answer, new_state = await asyncio.to_thread(
+                    self._ask, state, question, live.on_progress if live else None
+                )
+        finally:
+            if live is not None:
+                await live.close()
         context.chat_data[CONVERSATION_KEY] = new_state
         answers: dict[int, list[int]] = context.chat_data.setdefault(ANSWERS_KEY, {})
+        earlier = answers.get(message.message_id, [])
+        if live is not None:  # the message that grew with the model becomes the answer
+            earlier = [*await live.handed_over(), *earlier]
         shown = await replace_messages(
-            context.bot, message.chat_id, answers.get(message.message_id, []),
+            context.bot, message.chat_id, earlier,
             render.render_answer(answer), reply_to=message.message_id,
             keyboard=sources_keyboard(answer),
         )
@@ -280,11 +294,12 @@ class DossierBot:
         task.add_done_callback(self._notes.discard)
 
     def _ask(self, state: list[dict[str, Any]] | None, question: str,
+             on_progress: ProgressCallback | None = None,
              ) -> tuple[Answer, list[dict[str, Any]]]:
         conversation = Conversation.from_state(
             self.dossier.answerer, state, history_turns=self.dossier.settings.chat.history_turns
         )
-        answer = conversation.ask(question)
+        answer = conversation.ask(question, on_progress=on_progress)
         return answer, conversation.to_state()
 
     def _warm_up(self) -> int:

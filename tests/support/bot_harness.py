@@ -106,3 +106,4 @@ def server_with(*users: int, group: int = DEFAULT_GROUP_ID) -> Iterator[Telegram
             server.add_user(user)
         server.add_group(group)
         yield server
+

@@ -19,9 +19,20 @@ from typing import Any, Self
 from aiohttp import web
 
 Messages = list[dict[str, Any]]
-# A reply is either fixed text or a function of the request's messages (as the client sent them),
-# so a test can echo, or comply with, something it finds in the prompt.
-Reply = str | Callable[[Messages], str]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A reply that calls a tool (OpenAI API) instead of writing text: `arguments` is the
+    JSON string the model would write."""
+
+    name: str
+    arguments: str
+
+
+# A reply is fixed text, a tool call, or a function of the request's messages (as the client
+# sent them), so a test can echo, or comply with, something it finds in the prompt.
+Reply = str | ToolCall | Callable[[Messages], str]
 
 # Version reported by GET /api/version; any recent Ollama release number will do for clients.
 OLLAMA_VERSION = "0.12.6"
@@ -147,6 +158,8 @@ class ScriptedLLMServer:
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._startup_error: BaseException | None = None
+        # Seconds between streamed chunks, so a client sees a reply arrive over time.
+        self.chunk_delay_s = 0.0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -391,7 +404,7 @@ class ScriptedLLMServer:
 
     async def _next_outcome(
         self, request: web.Request, messages: Messages
-    ) -> _Failure | str | None:
+    ) -> _Failure | str | ToolCall | None:
         """Decide a chat request's fate: a failure, the reply text, or None if abandoned."""
         with self._lock:
             hang = self._hangs.popleft() if self._hangs else None
@@ -406,7 +419,7 @@ class ScriptedLLMServer:
             if self._failures:
                 return self._failures.popleft()
             reply = self._replies.popleft() if self._replies else self._default_reply
-        if isinstance(reply, str):
+        if isinstance(reply, str | ToolCall):
             return reply
         try:
             return reply(messages)
@@ -446,7 +459,17 @@ class ScriptedLLMServer:
         if body.get("stream"):
             return await self._openai_stream(request, body, model, outcome)
         prompt_tokens = _word_count(prompt_text(body["messages"]))
-        completion_tokens = _word_count(outcome)
+        written = outcome.arguments if isinstance(outcome, ToolCall) else outcome
+        completion_tokens = _word_count(written)
+        message: dict[str, Any] = {
+            "role": "assistant", "content": outcome, "refusal": None, "annotations": [],
+        }
+        if isinstance(outcome, ToolCall):
+            message["content"] = None
+            message["tool_calls"] = [{
+                "id": "call_1", "type": "function",
+                "function": {"name": outcome.name, "arguments": outcome.arguments},
+            }]
         return web.json_response(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -456,14 +479,9 @@ class ScriptedLLMServer:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {
-                            "role": "assistant",
-                            "content": outcome,
-                            "refusal": None,
-                            "annotations": [],
-                        },
+                        "message": message,
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": "tool_calls" if isinstance(outcome, ToolCall) else "stop",
                     }
                 ],
                 "usage": self._openai_usage(prompt_tokens, completion_tokens),
@@ -488,7 +506,7 @@ class ScriptedLLMServer:
         }
 
     async def _openai_stream(
-        self, request: web.Request, body: dict[str, Any], model: str, text: str
+        self, request: web.Request, body: dict[str, Any], model: str, outcome: str | ToolCall
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -520,16 +538,35 @@ class ScriptedLLMServer:
                 "choices": [choice({"role": "assistant", "content": "", "refusal": None}, None)],
             }
         ]
-        chunks += [
-            {**base, "choices": [choice({"content": p}, None)]} for p in _split_for_stream(text)
-        ]
-        chunks.append({**base, "choices": [choice({}, "stop")]})
+        if isinstance(outcome, ToolCall):
+            text = outcome.arguments
+            pieces = _split_for_stream(text)
+            chunks.append({**base, "choices": [choice({"tool_calls": [{
+                "index": 0, "id": "call_1", "type": "function",
+                "function": {"name": outcome.name, "arguments": ""},
+            }]}, None)]})
+            chunks += [
+                {**base, "choices": [choice(
+                    {"tool_calls": [{"index": 0, "function": {"arguments": p}}]}, None
+                )]}
+                for p in pieces
+            ]
+            chunks.append({**base, "choices": [choice({}, "tool_calls")]})
+        else:
+            text = outcome
+            chunks += [
+                {**base, "choices": [choice({"content": p}, None)]}
+                for p in _split_for_stream(text)
+            ]
+            chunks.append({**base, "choices": [choice({}, "stop")]})
         if include_usage:
             prompt_tokens = _word_count(prompt_text(body["messages"]))
             usage = self._openai_usage(prompt_tokens, _word_count(text))
             chunks.append({**base, "choices": [], "usage": usage})
         for chunk in chunks:
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if self.chunk_delay_s:
+                await asyncio.sleep(self.chunk_delay_s)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -568,6 +605,8 @@ class ScriptedLLMServer:
                 status=outcome.status,
                 headers=self._failure_headers(outcome),
             )
+        if isinstance(outcome, ToolCall):
+            outcome = outcome.arguments  # Ollama's tool calls are not scripted: its text
         model = str(body.get("model", ""))
         prompt_tokens = _word_count(prompt_text(body["messages"]))
         final: dict[str, Any] = {
