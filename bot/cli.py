@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from bot.errors import DossierError
-from bot.factory import Dossier
-from bot.settings import load_settings
+
+if TYPE_CHECKING:
+    from bot.factory import Dossier
 
 app = typer.Typer(
     help="Ask questions of a collection of news articles; every quote is checked verbatim.",
@@ -44,6 +45,10 @@ def main_options(
 
 
 def _dossier() -> Dossier:
+    # Imported here: `dossier --help` should not pay for Chroma, BM25 and the model code.
+    from bot.factory import Dossier
+    from bot.settings import load_settings
+
     return Dossier(load_settings(_State.config, data_dir=_State.data_dir))
 
 
