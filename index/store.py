@@ -68,6 +68,22 @@ class StoredPassage:
     score: float = 0.0
 
 
+@dataclass(frozen=True)
+class PassageHit:
+    """A passage a search found, before its text is read: enough to fuse, date and rank it.
+
+    `dated` says whether the passage's metadata carries its article's date (`published`,
+    None when the article has none); passages indexed before it did are dated from the
+    article registry instead.
+    """
+
+    id: str
+    article_id: str
+    published: str | None
+    dated: bool
+    score: float = 0.0
+
+
 def make_client(chroma_path: Path, chroma_url: str = "") -> Any:
     """An HttpClient for a Chroma server URL, else a PersistentClient under the data dir."""
     from chromadb.config import Settings as ChromaSettings
@@ -93,13 +109,16 @@ def make_client(chroma_path: Path, chroma_url: str = "") -> Any:
         raise StoreUnavailable(f"cannot open the Chroma store at {where}: {exc}") from exc
 
 
-def _passage_metadata(chunk: Chunk) -> dict[str, Any]:
+def _passage_metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "article_id": chunk.article_id,
         "index": chunk.index,
         "start": chunk.start,
         "end": chunk.end,
         "sentences": json.dumps(chunk.sentences),
+        # Retrieval weighs passages by date: carried here, no registry read per question
+        # ("" = no date: Chroma metadata has no null).
+        "published": article.published or "",
     }
     if chunk.heading:
         meta["heading"] = chunk.heading
@@ -115,7 +134,7 @@ def _article_metadata(article: Article, passages: int) -> dict[str, Any]:
         "headings": json.dumps(article.headings),
         "pages": json.dumps(article.pages),
     }
-    for key in ("author", "published", "url", "path", "source"):
+    for key in ("author", "published", "url", "path", "source", "raw_hash"):
         value = getattr(article, key)
         if value:
             meta[key] = value
@@ -150,6 +169,7 @@ class ArticleRecord:
     content_hash: str
     text_hash: str
     passages: int
+    raw_hash: str = ""
 
 
 class PassageStore:
@@ -285,8 +305,20 @@ class PassageStore:
                 content_hash=str(m.get("content_hash", "")),
                 text_hash=str(m.get("text_hash", "")),
                 passages=int(m.get("passages", 0)),
+                raw_hash=str(m.get("raw_hash", "")),
             )
         return records
+
+    @_reachable
+    def set_raw_hashes(self, raw_hashes: dict[str, str]) -> None:
+        """Record new raw hashes of articles whose indexed content did not change (read from
+        new bytes, or indexed before raw hashes were kept): the next ingest skips them."""
+        ids = list(raw_hashes)
+        batch = max(1, int(self.client.get_max_batch_size()))
+        for at in range(0, len(ids), batch):
+            part = ids[at : at + batch]
+            # update() merges into each entry's metadata
+            self.articles.update(ids=part, metadatas=[{"raw_hash": raw_hashes[i]} for i in part])
 
     @_reachable
     def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
@@ -332,6 +364,7 @@ class PassageStore:
             return
         self.passages.delete(where={"article_id": {"$in": [a.id for a, _, _ in items]}})
         chunks = [c for _, article_chunks, _ in items for c in article_chunks]
+        article_of = {a.id: a for a, _, _ in items}
         vectors = np.concatenate(
             [np.asarray(v, dtype=np.float32).reshape(len(c), -1) for _, c, v in items if len(c)]
         ) if chunks else np.zeros((0, 1), dtype=np.float32)
@@ -342,7 +375,7 @@ class PassageStore:
                 ids=[c.id for c in part],
                 embeddings=vectors[at : at + batch],
                 documents=[c.text for c in part],
-                metadatas=[_passage_metadata(c) for c in part],
+                metadatas=[_passage_metadata(c, article_of[c.article_id]) for c in part],
             )
         for at in range(0, len(items), batch):
             part_items = items[at : at + batch]
@@ -386,6 +419,38 @@ class PassageStore:
                 strict=True,
             )
         ]
+
+    @_reachable
+    def dense_hits(self, vector: Sequence[float], depth: int) -> list[PassageHit]:
+        """Like `dense_search`, without reading the passages' texts: most of a search's time
+        (and its slow tail) went to reading 50 documents of which the answer keeps 6."""
+        got = self.passages.query(
+            query_embeddings=[list(vector)],
+            n_results=depth,
+            include=["metadatas", "distances"],
+        )
+        if not got["ids"][0] and self.count() == 0:
+            raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
+        return [
+            _hit(pid, meta, 1.0 - float(dist))
+            for pid, meta, dist in zip(
+                got["ids"][0],
+                (got["metadatas"] or [[]])[0],
+                (got["distances"] or [[]])[0],
+                strict=True,
+            )
+        ]
+
+    @_reachable
+    def passage_hits(self, ids: Sequence[str]) -> dict[str, PassageHit]:
+        """The given passages that exist, as hits (score 0), without their texts."""
+        if not ids:
+            return {}
+        got = self.passages.get(ids=list(ids), include=["metadatas"])
+        return {
+            pid: _hit(pid, meta, 0.0)
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+        }
 
     @_reachable
     def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
@@ -461,6 +526,18 @@ class StoreWrite:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _hit(pid: str, meta: Any, score: float) -> PassageHit:
+    m = dict(meta or {})
+    published = m.get("published")
+    return PassageHit(
+        id=pid,
+        article_id=str(m["article_id"]),
+        published=str(published) if published else None,
+        dated=published is not None,
+        score=score,
+    )
 
 
 def _stored(pid: str, doc: str | None, meta: Any, score: float) -> StoredPassage:
