@@ -11,7 +11,7 @@ from typing import Any
 from index.chunking import chunk_article, embedding_text
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
-from index.models import Article, Chunk, Skipped
+from index.models import Article, Chunk, Skipped, Unchanged
 from index.store import ArticleRecord, PassageStore, StoreWrite
 
 # Embedding several articles' passages in one call keeps the model's batches full, and a
@@ -20,7 +20,7 @@ _EMBED_BATCH_PASSAGES = 2048
 # Room left in the model window for the title and heading given as context.
 _CONTEXT_TOKENS = 40
 
-Progress = Callable[[Article | Skipped], None]
+Progress = Callable[[Article | Skipped | Unchanged], None]
 
 
 @dataclass
@@ -108,11 +108,19 @@ class Ingestor:
         seen_ids: set[str] = set()
         seen_paths: set[str] = set()
         pending: list[_Pending] = []
-        items = iter_articles(list(paths), corpus_root=corpus_root, max_bytes=self.max_bytes)
+        known = {r.raw_hash: r.id for r in records.values() if r.raw_hash}
+        stale_raw_hashes: dict[str, str] = {}
+        items = iter_articles(list(paths), corpus_root=corpus_root, max_bytes=self.max_bytes,
+                              known=known)
         with self.store.write() as write:
             for item in items:
                 if isinstance(item, Skipped):
                     report.skipped.append(item)
+                elif isinstance(item, Unchanged):  # same bytes as indexed: not even read
+                    seen_ids.add(item.id)
+                    if item.path:
+                        seen_paths.add(item.path)
+                    report.unchanged += 1
                 else:
                     skip = self._consider(item, records, owner_of_text, seen_ids, report,
                                           pending)
@@ -120,6 +128,10 @@ class Ingestor:
                         report.skipped.append(skip)
                     if item.path:
                         seen_paths.add(item.path)
+                    existing = records.get(item.id)
+                    if (existing is not None and item.raw_hash != existing.raw_hash
+                            and existing.content_hash == item.content_hash):
+                        stale_raw_hashes[item.id] = item.raw_hash
                     if sum(len(p.chunks) for p in pending) >= _EMBED_BATCH_PASSAGES:
                         self._embed_and_write(pending, report, write)
                 if progress is not None:
@@ -129,6 +141,9 @@ class Ingestor:
                 for record in _gone(records.values(), paths, seen_ids, seen_paths):
                     write.remove_article(record.id)
                     report.removed += 1
+        if stale_raw_hashes:
+            # Outside the write: nothing the keyword index or a search reads has changed.
+            self.store.set_raw_hashes(stale_raw_hashes)
         report.passages = self.store.count()
         report.seconds = time.perf_counter() - started
         return report

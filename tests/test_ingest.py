@@ -167,3 +167,55 @@ def test_embedding_text_is_what_the_ingestor_embeds(fake_embedder: FakeEmbedding
     [chunk] = ingestor.chunk(article)
     assert ingestor.embedding_input(article, chunk) == embedding_text(article, chunk,
                                                                       max_context_words=20)
+
+
+def _reading_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_cleaning(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an unchanged input was cleaned again")
+
+    for target in ("index.loaders.clean_article_text", "index.loaders.clean_paragraphs",
+                   "index.articles_jsonl.clean_article_text"):
+        monkeypatch.setattr(target, no_cleaning)
+
+
+def test_an_unchanged_reingest_does_not_read_the_articles_again(
+    corpus: Path, isolated: Path, fake_embedder: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [{"id": f"news-{n}", "title": f"Report {n}", "published": f"2022-03-0{n}",
+                "text": f"Report number {n} on the harbour works.\n\n{STORY}"}
+               for n in range(1, 6)]
+    (corpus / "news.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    dossier = _dossier(isolated, fake_embedder)
+    first = dossier.ingestor().run([corpus], corpus_root=corpus)
+    assert (first.added, first.unchanged) == (7, 0)
+    with monkeypatch.context() as patch:
+        _reading_forbidden(patch)
+        again = dossier.ingestor().run([corpus], corpus_root=corpus, prune=True)
+    assert (again.added, again.updated, again.unchanged, again.removed) == (0, 0, 7, 0)
+    assert again.passages == first.passages
+
+    # A changed file is read again, and only it.
+    (corpus / "storms.md").write_text(f"---\ntitle: Storms\n---\n{STORY} More rain.\n")
+    changed = dossier.ingestor().run([corpus], corpus_root=corpus)
+    assert (changed.updated, changed.unchanged) == (1, 6)
+
+
+def test_bytes_that_read_as_the_indexed_article_are_remembered_not_reread(
+    corpus: Path, isolated: Path, fake_embedder: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dossier = _dossier(isolated, fake_embedder)
+    dossier.ingestor().run([corpus], corpus_root=corpus)
+    # Trailing blank lines: new bytes, the same article once cleaned. Like an index made
+    # before raw hashes were kept, it is read once more, not re-embedded...
+    with (corpus / "storms.md").open("a") as handle:
+        handle.write("\n\n\n")
+    calls = fake_embedder.calls
+    once_more = dossier.ingestor().run([corpus], corpus_root=corpus)
+    assert (once_more.updated, once_more.unchanged) == (0, 2)
+    assert fake_embedder.calls == calls
+    # ... and its new raw hash is kept, so the next ingest skips it unread.
+    with monkeypatch.context() as patch:
+        _reading_forbidden(patch)
+        assert dossier.ingestor().run([corpus], corpus_root=corpus).unchanged == 2
