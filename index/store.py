@@ -493,12 +493,8 @@ class PassageStore:
         return self._keyword
 
     def _rebuild_keyword(self, generation: str) -> KeywordIndex:
-        ids: list[str] = []
-        texts: list[str] = []
-        for pid, text in self.iter_passages():
-            ids.append(pid)
-            texts.append(text)
-        index = KeywordIndex.build(ids, texts, generation)
+        # Streamed from Chroma page by page: memory grows with the index, not with the texts.
+        index = KeywordIndex.build_streamed(self.iter_passages(), generation)
         index.save(self.keyword_dir)
         return index
 
