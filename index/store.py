@@ -6,7 +6,9 @@ import contextlib
 import functools
 import json
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,9 @@ def _reachable(method: Callable[..., _T]) -> Callable[..., _T]:
 
 SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
+# Articles kept in memory between reads (answers quote from the articles their passages
+# were cut from, and popular questions come back to the same ones).
+_ARTICLE_CACHE = 512
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,11 @@ class ArticleRecord:
 
 
 class PassageStore:
-    """Passages (vectors, text, offsets) and articles (full text, fields) in Chroma.
+    """Passages (vectors, offsets) and articles (full text, fields) in Chroma.
+
+    A passage's text is not stored with it: it is cut from its article's text by its
+    offsets. Stored, it cost more than the vectors: Chroma keeps a document three times
+    over (its row, an index of metadata strings, a trigram full-text index we never query).
 
     Chroma is the source of truth; the keyword index is derived from it and tagged with
     the store's `generation`, which every write changes before it starts (and again when it
@@ -188,6 +197,10 @@ class PassageStore:
         self.model_name = model_name
         self.keyword_dir = keyword_dir / name
         self._keyword: KeywordIndex | None = None
+        # Valid for one generation of the store: any write empties it.
+        self._article_cache: OrderedDict[str, Article] = OrderedDict()
+        self._article_cache_generation = ""
+        self._article_cache_lock = threading.Lock()
         self._open_collections()
 
     def _open_collections(self) -> None:
@@ -336,13 +349,51 @@ class PassageStore:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
             return {}
-        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
-        return {
-            article_id: _article_from(article_id, doc or "", dict(meta or {}))
-            for article_id, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            )
-        }
+        wanted = list(dict.fromkeys(ids))
+        generation = self.generation
+        with self._article_cache_lock:
+            if generation != self._article_cache_generation:
+                self._article_cache.clear()
+                self._article_cache_generation = generation
+            missing = [i for i in wanted if i not in self._article_cache]
+        fetched: dict[str, Article] = {}
+        if missing:
+            got = self.articles.get(ids=missing, include=["documents", "metadatas"])
+            fetched = {
+                article_id: _article_from(article_id, doc or "", dict(meta or {}))
+                for article_id, doc, meta in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
+            }
+        with self._article_cache_lock:
+            if generation == self._article_cache_generation:
+                self._article_cache.update(fetched)
+            found = {}
+            for article_id in wanted:
+                article = fetched.get(article_id) or self._article_cache.get(article_id)
+                if article is not None:
+                    found[article_id] = article
+                    if article_id in self._article_cache:
+                        self._article_cache.move_to_end(article_id)
+            while len(self._article_cache) > _ARTICLE_CACHE:
+                self._article_cache.popitem(last=False)
+        return found
+
+    def _with_texts(self, rows: Sequence[tuple[str, str | None, Any, float]]
+                    ) -> list[StoredPassage]:
+        """Passages from (id, document, metadata, score) rows, their texts cut from their
+        articles (an index built before kept each passage's text as its document)."""
+        need = [str(dict(meta or {})["article_id"]) for _, doc, meta, _ in rows if doc is None]
+        articles = self.get_articles(need) if need else {}
+        passages = []
+        for pid, doc, meta, score in rows:
+            m = dict(meta or {})
+            text = doc
+            if text is None:
+                article = articles.get(str(m["article_id"]))
+                text = article.text[int(m["start"]) : int(m["end"])] if article else ""
+            passages.append(_stored(pid, text, m, score))
+        return passages
 
     def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: Any) -> None:
         """Swap one article's passages for new ones (see `replace_articles`)."""
@@ -371,10 +422,9 @@ class PassageStore:
         batch = max(1, int(self.client.get_max_batch_size()))
         for at in range(0, len(chunks), batch):
             part = chunks[at : at + batch]
-            self.passages.add(
+            self.passages.add(  # no documents: texts are cut from the articles
                 ids=[c.id for c in part],
                 embeddings=vectors[at : at + batch],
-                documents=[c.text for c in part],
                 metadatas=[_passage_metadata(c, article_of[c.article_id]) for c in part],
             )
         for at in range(0, len(items), batch):
@@ -409,8 +459,8 @@ class PassageStore:
         )
         if not got["ids"][0] and self.count() == 0:
             raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
-        return [
-            _stored(pid, doc, meta, 1.0 - float(dist))
+        return self._with_texts([
+            (pid, doc, meta, 1.0 - float(dist))
             for pid, doc, meta, dist in zip(
                 got["ids"][0],
                 (got["documents"] or [[]])[0],
@@ -418,7 +468,7 @@ class PassageStore:
                 (got["distances"] or [[]])[0],
                 strict=True,
             )
-        ]
+        ])
 
     @_reachable
     def dense_hits(self, vector: Sequence[float], depth: int) -> list[PassageHit]:
@@ -461,21 +511,20 @@ class PassageStore:
         if not ids:
             return {}
         got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
-        return {
-            pid: _stored(pid, doc, meta, 0.0)
-            for pid, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            )
-        }
+        rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+        return {p.id: p for p in self._with_texts([(*row, 0.0) for row in rows])}
 
     def iter_passages(self, page: int = 5000) -> Iterator[tuple[str, str]]:
         """(id, text) of every passage, paged so a large corpus never loads at once."""
         offset = 0
         while True:
-            got = self.passages.get(include=["documents"], limit=page, offset=offset)
+            got = self.passages.get(include=["documents", "metadatas"], limit=page,
+                                    offset=offset)
             if not got["ids"]:
                 return
-            yield from zip(got["ids"], got["documents"] or [], strict=True)
+            rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            for passage in self._with_texts([(*row, 0.0) for row in rows]):
+                yield passage.id, passage.text
             offset += len(got["ids"])
 
     @_reachable
