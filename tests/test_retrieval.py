@@ -34,14 +34,15 @@ def _article(article_id: str, text: str, published: str | None = None) -> Articl
 STRIKE = "Workers at the Atacama lithium mine went on strike over pay and closed the mine."
 
 
-def test_the_asking_day_decides_between_two_reports_of_the_same_story(
-    tmp_path: Path, fake_embedder: FakeEmbeddings
-) -> None:
-    retriever = _retriever(
-        tmp_path, fake_embedder,
+def _two_reports_of_one_story(tmp_path: Path, embedder: FakeEmbeddings) -> HybridRetriever:
+    return _retriever(
+        tmp_path, embedder,
         _article("january-strike", STRIKE, "2022-01-10"),
         _article("june-strike", STRIKE, "2022-06-14"),
     )
+
+
+def _assert_the_asking_day_decides(retriever: HybridRetriever) -> None:
     question = "Why did the lithium mine close?"
 
     def first(asked_on: date) -> str:
@@ -49,6 +50,12 @@ def test_the_asking_day_decides_between_two_reports_of_the_same_story(
 
     assert first(date(2022, 6, 16)) == "june-strike"
     assert first(date(2022, 1, 12)) == "january-strike"
+
+
+def test_the_asking_day_decides_between_two_reports_of_the_same_story(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    _assert_the_asking_day_decides(_two_reports_of_one_story(tmp_path, fake_embedder))
 
 
 def test_a_time_phrase_favours_articles_inside_its_window(
@@ -145,18 +152,10 @@ def test_a_question_costs_one_search_and_two_reads_of_chroma_whatever_the_depth(
 def test_passages_indexed_before_they_carried_dates_are_dated_from_the_registry(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    retriever = _retriever(
-        tmp_path, fake_embedder,
-        _article("january-strike", STRIKE, "2022-01-10"),
-        _article("june-strike", STRIKE, "2022-06-14"),
-    )
+    retriever = _two_reports_of_one_story(tmp_path, fake_embedder)
     passages = retriever.store.passages
     ids = passages.get()["ids"]
     passages.update(ids=ids, metadatas=[{"published": None}] * len(ids))  # None drops a key
     assert not any("published" in (m or {})
                    for m in passages.get(include=["metadatas"])["metadatas"] or [])
-    question = "Why did the lithium mine close?"
-    assert retriever.retrieve(question, k=2, as_of=date(2022, 6, 16))[0].passage.article_id == (
-        "june-strike")
-    assert retriever.retrieve(question, k=2, as_of=date(2022, 1, 12))[0].passage.article_id == (
-        "january-strike")
+    _assert_the_asking_day_decides(retriever)
