@@ -3,54 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any
 
-import chromadb
 import numpy as np
 
+from index.chroma_access import make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
-from index.keyword import KeywordIndex
+from index.keyword import KeywordIndex, KeywordSearch
 from index.models import Article, Chunk
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """A failure to reach the store, as opposed to a bug or a bad request."""
-    import httpx
-
-    if isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, ValueError) and "connect" in str(exc).lower()
-
-
-def _reachable(method: Callable[..., _T]) -> Callable[..., _T]:
-    """Turn a server outage during a store call into StoreUnavailable (one clear line)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return method(*args, **kwargs)
-        except Exception as exc:
-            if _is_outage(exc):
-                raise StoreUnavailable(
-                    f"the Chroma store is unavailable right now ({type(exc).__name__})"
-                ) from exc
-            raise
-
-    return wrapper
+__all__ = ["ArticleRecord", "PassageHit", "PassageStore", "StoredPassage", "make_client"]
 
 SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
@@ -87,31 +59,6 @@ class PassageHit:
     published: str | None
     dated: bool
     score: float = 0.0
-
-
-def make_client(chroma_path: Path, chroma_url: str = "") -> Any:
-    """An HttpClient for a Chroma server URL, else a PersistentClient under the data dir."""
-    from chromadb.config import Settings as ChromaSettings
-
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    try:
-        if chroma_url:
-            parsed = urlparse(chroma_url)
-            if not parsed.hostname:
-                raise StoreUnavailable(f"store.chroma_url is not a URL: {chroma_url!r}")
-            return chromadb.HttpClient(
-                host=parsed.hostname,
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=chroma_settings,
-            )
-        chroma_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(chroma_path), settings=chroma_settings)
-    except StoreUnavailable:
-        raise
-    except Exception as exc:  # chromadb raises bare ValueError/ConnectionError variants
-        where = chroma_url or str(chroma_path)
-        raise StoreUnavailable(f"cannot open the Chroma store at {where}: {exc}") from exc
 
 
 def _passage_metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
@@ -218,7 +165,7 @@ class PassageStore:
 
     # -- collection metadata ------------------------------------------------------------
     @property
-    @_reachable
+    @reachable
     def metadata(self) -> dict[str, Any]:
         meta = self.client.get_collection(self.name, embedding_function=None).metadata
         return dict(meta or {})
@@ -228,7 +175,7 @@ class PassageStore:
         meta = {**self.metadata, **changes}
         self.passages.modify(metadata=meta)
 
-    @_reachable
+    @reachable
     def check_model(self, dimension: int, *, rebuild: bool = False) -> None:
         """Refuse to mix vectors of two models; with rebuild, start the store afresh."""
         meta = self.metadata
@@ -251,7 +198,7 @@ class PassageStore:
                 f"not {self.model_name} ({dimension}): run `dossier ingest --rebuild`"
             )
 
-    @_reachable
+    @reachable
     def reset(self) -> None:
         """Drop every passage and article (for --rebuild)."""
         for collection in (self.name, self.name + _ARTICLES_SUFFIX):
@@ -266,14 +213,14 @@ class PassageStore:
     def generation(self) -> str:
         return str(self.metadata.get("generation", "empty"))
 
-    @_reachable
+    @reachable
     def begin_write(self) -> str:
         """Mark the store as changing: the keyword index is stale until `finish_write`."""
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
         return generation
 
-    @_reachable
+    @reachable
     def finish_write(self) -> KeywordIndex:
         """Seal the write with a new generation, then save the keyword index under it.
 
@@ -301,7 +248,7 @@ class PassageStore:
             self.finish_write()
 
     # -- articles -----------------------------------------------------------------------
-    @_reachable
+    @reachable
     def records(self) -> dict[str, ArticleRecord]:
         """Every indexed article's fields, by id (no texts)."""
         got = self.articles.get(include=["metadatas"])
@@ -322,7 +269,7 @@ class PassageStore:
             )
         return records
 
-    @_reachable
+    @reachable
     def set_raw_hashes(self, raw_hashes: dict[str, str]) -> None:
         """Record new raw hashes of articles whose indexed content did not change (read from
         new bytes, or indexed before raw hashes were kept): the next ingest skips them."""
@@ -333,7 +280,7 @@ class PassageStore:
             # update() merges into each entry's metadata
             self.articles.update(ids=part, metadatas=[{"raw_hash": raw_hashes[i]} for i in part])
 
-    @_reachable
+    @reachable
     def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Publication date (ISO day, or None) of each of the given articles that exists."""
         if not ids:
@@ -344,7 +291,7 @@ class PassageStore:
             for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
-    @_reachable
+    @reachable
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
@@ -399,7 +346,7 @@ class PassageStore:
         """Swap one article's passages for new ones (see `replace_articles`)."""
         self.replace_articles([(article, chunks, vectors)])
 
-    @_reachable
+    @reachable
     def replace_articles(
         self, items: Sequence[tuple[Article, Sequence[Chunk], Any]]
     ) -> None:
@@ -437,17 +384,17 @@ class PassageStore:
                 metadatas=[_article_metadata(a, len(c)) for a, c, _ in part_items],
             )
 
-    @_reachable
+    @reachable
     def remove_article(self, article_id: str) -> None:
         self.passages.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
 
-    @_reachable
+    @reachable
     def count(self) -> int:
         return int(self.passages.count())
 
     # -- search -------------------------------------------------------------------------
-    @_reachable
+    @reachable
     def dense_search(self, vector: Sequence[float], depth: int) -> list[StoredPassage]:
         """Nearest passages by cosine similarity (score = 1 - distance), best first."""
         # Chroma returns fewer than `depth` when it holds fewer, so no count() up front:
@@ -470,7 +417,7 @@ class PassageStore:
             )
         ])
 
-    @_reachable
+    @reachable
     def dense_hits(self, vector: Sequence[float], depth: int) -> list[PassageHit]:
         """Like `dense_search`, without reading the passages' texts: most of a search's time
         (and its slow tail) went to reading 50 documents of which the answer keeps 6."""
@@ -491,7 +438,7 @@ class PassageStore:
             )
         ]
 
-    @_reachable
+    @reachable
     def passage_hits(self, ids: Sequence[str]) -> dict[str, PassageHit]:
         """The given passages that exist, as hits (score 0), without their texts."""
         if not ids:
@@ -502,11 +449,12 @@ class PassageStore:
             for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
-    @_reachable
+    @reachable
     def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
-        return self.keyword_index().search(query, depth)
+        keyword: KeywordSearch = self.keyword_index()  # all a search needs of it
+        return keyword.search(query, depth)
 
-    @_reachable
+    @reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
         if not ids:
             return {}
@@ -527,7 +475,7 @@ class PassageStore:
                 yield passage.id, passage.text
             offset += len(got["ids"])
 
-    @_reachable
+    @reachable
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
         generation = self.generation
