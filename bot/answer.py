@@ -73,7 +73,7 @@ class Answerer:
 
     @cached_property
     def reader(self) -> Reader:
-        return Reader(self.reader_settings, lambda terms: self.store.keyword_index().idf(terms))
+        return Reader(self.reader_settings, self.store.term_rarity)
 
     @property
     def store(self) -> PassageStore:

@@ -7,16 +7,16 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from bot.errors import DossierError
-from bot.factory import Dossier
-from bot.logs import configure_logging
-from bot.settings import load_settings
+
+if TYPE_CHECKING:
+    from bot.factory import Dossier
 
 app = typer.Typer(
     help="Ask questions of a collection of news articles; every quote is checked verbatim.",
@@ -50,6 +50,11 @@ def main_options(
 
 
 def _dossier(context: typer.Context) -> Dossier:
+    # Imported here: `dossier --help` should not pay for Chroma, BM25 and the model code.
+    from bot.factory import Dossier
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+
     options = context.find_object(GlobalOptions) or GlobalOptions(None, None)
     settings = load_settings(options.config, data_dir=options.data_dir)
     configure_logging(settings.log.format, logging.WARNING)

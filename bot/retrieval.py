@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -16,7 +16,7 @@ from pydantic import ConfigDict
 from bot.settings import RetrievalSettings
 from bot.timeliness import Timeliness, today
 from index.embeddings import SentenceEmbeddings
-from index.store import PassageStore, StoredPassage
+from index.store import PassageHit, PassageStore, StoredPassage
 
 
 @dataclass(frozen=True)
@@ -84,28 +84,32 @@ class HybridRetriever(BaseRetriever):
         (1 + follow_up_boost) times more."""
         k = k or self.k
         vector = self.embedder.encode_cached([query])[0].tolist()
-        dense = self.store.dense_search(vector, self.dense_depth)
+        # Candidates are fused, dated and ranked from their metadata; only the k kept are
+        # read whole (three Chroma reads per question, whatever the depths).
+        dense = self.store.dense_hits(vector, self.dense_depth)
         keyword = self.store.keyword_search(query, self.keyword_depth)
 
         fused: dict[str, float] = defaultdict(float)
-        for rank, passage in enumerate(dense):
-            fused[passage.id] += 1.0 / (self.rrf_k + rank + 1)
+        for rank, hit in enumerate(dense):
+            fused[hit.id] += 1.0 / (self.rrf_k + rank + 1)
         for rank, (pid, _) in enumerate(keyword):
             fused[pid] += 1.0 / (self.rrf_k + rank + 1)
 
-        passages = {p.id: p for p in dense}
-        missing = [pid for pid, _ in keyword if pid not in passages]
-        passages.update(self.store.get_passages(missing))
-        dense_score = {p.id: p.score for p in dense}
-        fused = {pid: score for pid, score in fused.items() if pid in passages}
-        self._weigh_by_date(query, fused, passages, as_of or today())
+        hits = {h.id: h for h in dense}
+        missing = [pid for pid, _ in keyword if pid not in hits]
+        hits.update(self.store.passage_hits(missing))
+        dense_score = {h.id: h.score for h in dense}
+        fused = {pid: score for pid, score in fused.items() if pid in hits}
+        self._weigh_by_date(query, fused, hits, as_of or today())
         if prefer:
             for pid in fused:
-                if passages[pid].article_id in prefer:
+                if hits[pid].article_id in prefer:
                     fused[pid] *= 1.0 + self.follow_up_boost
 
+        kept = self._interleaved(fused, hits)[:k]
+        passages = self.store.get_passages(kept)
         results: list[Retrieved] = []
-        for pid in self._interleaved(fused, passages)[:k]:
+        for pid in (pid for pid in kept if pid in passages):
             results.append(
                 Retrieved(
                     replace(passages[pid], score=fused[pid]),
@@ -120,18 +124,22 @@ class HybridRetriever(BaseRetriever):
         self,
         query: str,
         fused: dict[str, float],
-        passages: dict[str, StoredPassage],
+        hits: Mapping[str, PassageHit],
         as_of: date,
     ) -> None:
         if not self.timeliness.active or not fused:
             return
-        published = self.store.published_dates([passages[pid].article_id for pid in fused])
+        published = {hits[pid].article_id: hits[pid].published for pid in fused
+                     if hits[pid].dated}
+        undated = [hits[pid].article_id for pid in fused if not hits[pid].dated]
+        if undated:  # passages indexed before they carried the date
+            published.update(self.store.published_dates(undated))
         weights = self.timeliness.weights(query, published, as_of)
         for pid in fused:
-            fused[pid] *= weights.get(passages[pid].article_id, 1.0)
+            fused[pid] *= weights.get(hits[pid].article_id, 1.0)
 
     def _interleaved(
-        self, fused: dict[str, float], passages: dict[str, StoredPassage]
+        self, fused: dict[str, float], passages: Mapping[str, PassageHit]
     ) -> list[str]:
         """Passage ids: each ranked article's best, then each one's second best, ..."""
         by_article: dict[str, list[str]] = defaultdict(list)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, cast
@@ -20,25 +21,36 @@ from index.cleaning import (
 )
 from index.encoding import garbled_reason, normalise_text
 from index.errors import UnreadableArticle
-from index.models import Article, Skipped
+from index.models import Article, Skipped, Unchanged
+from index.raw_hash import raw_hash
 
 # A gzipped JSONL may hold this many times `max_bytes` once inflated: real corpora
 # compress 3-5x, a gzip bomb far more.
 INFLATE_FACTOR = 20
 
 
-def iter_jsonl_articles(path: Path, shown: str, *, max_bytes: int) -> Iterator[Article | Skipped]:
-    """One Article per good line, one Skipped per bad line (its path says `file:line`).
+def iter_jsonl_articles(
+    path: Path, shown: str, *, max_bytes: int, known: Mapping[str, str] | None = None
+) -> Iterator[Article | Skipped | Unchanged]:
+    """One Article per good line, one Skipped per bad line (its path says `file:line`), one
+    Unchanged per line whose raw hash is in `known` (raw hash -> article id).
 
     The whole file is read once first: lines repeated across many of its articles are a
-    site's boilerplate, and the cleaner is told about them.
+    site's boilerplate, and the cleaner is told about them (so they are part of each line's
+    raw hash: a line cleans differently when they change).
     """
     chrome_lines = corpus_chrome_lines(_first_pass(path, max_bytes))
+    context = hashlib.sha256("\n".join(sorted(chrome_lines)).encode()).hexdigest()
     used_ids: set[str] = set()
     for number, raw in _numbered_lines(path, max_bytes):
         if len(raw) > max_bytes:
             yield Skipped(f"{shown}:{number}", f"article too large ({len(raw):,} bytes; "
                                                 f"the limit is {max_bytes:,})")
+            continue
+        line_hash = raw_hash(f"{shown}:{number}", raw, context)
+        if known and line_hash in known:
+            used_ids.add(known[line_hash])
+            yield Unchanged(known[line_hash], shown)
             continue
         try:
             record = parse_record(raw, number)
@@ -49,7 +61,7 @@ def iter_jsonl_articles(path: Path, shown: str, *, max_bytes: int) -> Iterator[A
         if article.id in used_ids:
             article = _with_id(article, f"{article.id}~{number}")
         used_ids.add(article.id)
-        yield article
+        yield replace(article, raw_hash=line_hash)
 
 
 def parse_record(raw: bytes, number: int) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Sentence-transformers embeddings, offline, loaded on first use, behind LangChain's interface."""
+"""The embedding model, offline, loaded on first use, behind LangChain's interface: OpenVINO
+when the data dir has a copy of it, else sentence-transformers (torch)."""
 
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import threading
@@ -13,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
-from index.int8 import MAX_CALIBRATION_PASSAGES, MIN_CALIBRATION_PASSAGES, Int8Encoder
+from index.int8 import (
+    MAX_CALIBRATION_PASSAGES,
+    MIN_CALIBRATION_PASSAGES,
+    PLAIN_FOLDER,
+    Int8Encoder,
+    Int8Unavailable,
+)
+from index.model_files import ModelFiles
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -49,18 +58,21 @@ def bundled_model_path() -> str:
 
 
 class SentenceEmbeddings(Embeddings):
-    """Normalised sentence-transformers vectors (cosine = dot product), batched.
+    """Normalised sentence vectors (cosine = dot product), batched.
 
     The model loads on the first call, so `dossier --help` and logic tests never import
     torch. `calls` counts model invocations: tests use it to prove that re-ingesting an
     unchanged corpus embeds nothing.
 
-    With an `int8_dir`, the model may run as OpenVINO int8 (index/int8.py): `prepare`
-    calibrates one on the first passages an ingest embeds and saves it there, and every
-    later ingest or question on that data dir uses it. `precision = "int8"` does so from
+    With an `int8_dir`, the model runs as OpenVINO (index/int8.py): `prepare` calibrates an
+    int8 copy on the first passages an ingest embeds and saves it there, and every later
+    ingest or question on that data dir uses it. `precision = "int8"` does so from
     MIN_CALIBRATION_PASSAGES passages on; "auto" only for an ingest of at least
-    AUTO_INT8_PASSAGES, where the calibration (about 25 s) pays for itself. Until then
-    vectors come from torch: bf16 where the CPU computes it natively, else fp32.
+    AUTO_INT8_PASSAGES, where the calibration (about 25 s) pays for itself. Until then a
+    plain OpenVINO copy, converted once at the first ingest, embeds: so questions never wait
+    for torch's import (seconds), whatever the corpus size. Torch computes vectors only
+    without OpenVINO, for `precision = "bf16"` or `"fp32"`, or for a model OpenVINO cannot
+    run here: bf16 where the CPU computes it natively, else fp32.
     """
 
     def __init__(
@@ -79,9 +91,12 @@ class SentenceEmbeddings(Embeddings):
         self.precision = precision
         self._bf16: bool | None = None
         self.int8_dir = int8_dir
-        self._int8: Int8Encoder | None = None
+        self._openvino: Int8Encoder | None = None
+        self._openvino_looked = False
         self._int8_failed = False
-        self._int8_looked = False
+        self._plain_failed = False
+        self._files: ModelFiles | None = None
+        self._files_read = False
         # Told the number of passages when calibration starts: a front end's progress line.
         self.on_calibrate: Callable[[int], None] | None = None
         self.calls = 0
@@ -113,7 +128,18 @@ class SentenceEmbeddings(Embeddings):
         return SentenceTransformer(path, device=self.device)
 
     @property
+    def files(self) -> ModelFiles | None:
+        """The model folder's tokenizer and sizes, when OpenVINO can run the model."""
+        if not self._files_read:
+            folder = Path(self._model_ref or bundled_model_path())
+            self._files = ModelFiles.read(folder, self.model_name) if folder.is_dir() else None
+            self._files_read = True
+        return self._files
+
+    @property
     def dimension(self) -> int:
+        if self.files is not None:
+            return self.files.dimension
         dim = self.model.get_embedding_dimension()
         assert dim is not None
         return int(dim)
@@ -121,16 +147,27 @@ class SentenceEmbeddings(Embeddings):
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads, special tokens included (256 for MiniLM)."""
+        if self.files is not None:
+            return self.files.max_tokens
         return int(self.model.max_seq_length or 256)
+
+    @functools.cached_property
+    def _counting_tokenizer(self) -> Any:
+        return None if self.files is None else self.files.tokenizer(max_tokens=None)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text, without the [CLS]/[SEP] the model adds."""
         if not texts:
             return []
-        encoded = self.model.tokenizer(
+        if self._counting_tokenizer is not None:
+            encoded = self._counting_tokenizer.encode_batch(
+                list(texts), add_special_tokens=False
+            )
+            return [len(e.ids) for e in encoded]
+        ids = self.model.tokenizer(
             list(texts), add_special_tokens=False, truncation=False, verbose=False
         )["input_ids"]
-        return [len(ids) for ids in encoded]
+        return [len(row) for row in ids]
 
     @property
     def uses_bf16(self) -> bool:
@@ -144,72 +181,116 @@ class SentenceEmbeddings(Embeddings):
         return self._bf16
 
     @property
-    def _int8_allowed(self) -> bool:
-        if self._int8_failed:
-            return False
+    def _openvino_allowed(self) -> bool:
         return self.int8_dir is not None and self.device == "cpu" and (
             self.precision == "int8" or (self.precision == "auto" and _openvino_installed())
         )
 
     @property
-    def int8(self) -> Int8Encoder | None:
-        """The data dir's OpenVINO int8 model, when int8 is allowed and one is saved.
+    def openvino(self) -> Int8Encoder | None:
+        """The data dir's OpenVINO model when allowed and saved: the int8 one, else the plain
+        copy. Loaded without torch.
 
         Looked for once per process (a damaged file would otherwise be re-read by every
         call): a model built later by another process is used after a restart.
         """
-        if self._int8 is None and not self._int8_looked and self._int8_allowed:
-            source = self.model  # outside the lock: loading the model takes it too
+        if self._openvino is None and not self._openvino_looked and self._openvino_allowed:
             with self._lock:
-                if self._int8 is None and not self._int8_looked and self.int8_dir is not None:
-                    self._int8 = Int8Encoder.load(self.int8_dir, source, self.model_name)
-                    self._int8_looked = True
-        return self._int8
+                if not self._openvino_looked and self.int8_dir is not None:
+                    self._openvino = self._load_openvino(self.int8_dir)
+                    self._openvino_looked = True
+        return self._openvino
+
+    def _load_openvino(self, folder: Path) -> Int8Encoder | None:
+        files = self.files
+        if files is None:
+            return None
+        int8 = None if self._int8_failed else Int8Encoder.load(folder, files)
+        return int8 or Int8Encoder.load(folder / PLAIN_FOLDER, files)
+
+    @property
+    def int8(self) -> Int8Encoder | None:
+        """The data dir's OpenVINO int8 model, when int8 is allowed and one is saved."""
+        openvino = self.openvino
+        return openvino if openvino is not None and openvino.quantized else None
 
     @property
     def backend(self) -> str:
-        """What computes the vectors right now, for reports: openvino-int8, torch-bf16/fp32."""
-        if self.int8 is not None:
-            return "openvino-int8"
+        """What computes the vectors right now, for reports: openvino-int8, openvino (the
+        plain copy), torch-bf16 or torch-fp32."""
+        if self.openvino is not None:
+            return "openvino-int8" if self.openvino.quantized else "openvino"
         return "torch-bf16" if self.uses_bf16 else "torch-fp32"
 
     @property
     def calibrates_int8(self) -> bool:
         """Whether a large enough ingest would first build the int8 model (once)."""
-        return self._int8_allowed and self.int8 is None
+        return self._openvino_allowed and not self._int8_failed and self.int8 is None
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Before an ingest embeds a pool of passages: build and save the int8 model from
-        them when it is allowed, missing, and they are enough (so the first large pool)."""
-        if not self.calibrates_int8 or self.int8_dir is None:
+        them when it is allowed, missing, and they are enough (so the first large pool);
+        else, when there is no OpenVINO model yet, convert the plain one."""
+        if not self._openvino_allowed or self.int8_dir is None:
             return
         needed = MIN_CALIBRATION_PASSAGES if self.precision == "int8" else AUTO_INT8_PASSAGES
-        if len(texts) < needed:
-            return
+        if self.calibrates_int8 and len(texts) >= needed:
+            self._calibrate(texts, self.int8_dir)
+        elif self.openvino is None and not self._plain_failed:
+            self._convert_plain(self.int8_dir / PLAIN_FOLDER)
+
+    def _calibrate(self, texts: Sequence[str], folder: Path) -> None:
         if self.on_calibrate is not None:
             self.on_calibrate(min(len(texts), MAX_CALIBRATION_PASSAGES))
         log.info("calibrating the int8 embedding model (once per data dir)")
         try:
-            built = Int8Encoder.build(self.model, self.model_name, texts, self.int8_dir)
+            files = self.files
+            if files is None:
+                raise Int8Unavailable(
+                    'index.precision = "int8" needs a sentence-transformers model folder '
+                    "with a fast tokenizer and mean pooling"
+                )
+            built = Int8Encoder.build(self.model, files, texts, folder)
         except Exception as exc:
             if self.precision == "int8":
                 raise
-            # "auto" asked for speed, not for int8: the ingest goes on with torch.
+            # "auto" asked for speed, not for int8: the ingest goes on as before.
             log.warning("int8 calibration failed, torch embeds instead: %s", exc)
             self._int8_failed = True
             return
+        self._use(built)
+
+    def _convert_plain(self, folder: Path) -> None:
+        files = self.files
+        if files is None:
+            return  # a model OpenVINO cannot run here: torch embeds
+        log.info("converting the embedding model to OpenVINO (once per data dir)")
+        try:
+            converted = Int8Encoder.convert(self.model, files, folder)
+        except Exception as exc:
+            # Only speed is lost: torch embeds, as it did before there was a copy.
+            log.warning("converting the model to OpenVINO failed, torch embeds: %s", exc)
+            self._plain_failed = True
+            return
+        self._use(converted)
+
+    def _use(self, encoder: Int8Encoder) -> None:
+        """Embed with `encoder` from now on, and free the torch model it was made from."""
         with self._lock:
-            self._int8 = built
+            self._openvino = encoder
+            self._openvino_looked = True
+            self._model = None
+        gc.collect()
 
     def encode(self, texts: Sequence[str]) -> Any:
         """A float32 numpy matrix of unit vectors, one row per text."""
+        self.calls += 1
+        openvino = self.openvino
+        if openvino is not None:
+            return openvino.encode(texts, self.batch_size)
         import torch
 
-        self.calls += 1
         model = self.model
-        int8 = self.int8
-        if int8 is not None:
-            return int8.encode(texts, self.batch_size)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.uses_bf16):
             vectors = model.encode(
                 list(texts),

@@ -13,14 +13,14 @@ import numpy as np
 from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
-from index.models import Article, Chunk, Skipped
+from index.models import Article, Chunk, Skipped, Unchanged
 from index.store import ArticleRecord, PassageStore, StoreWrite
 
 # Embedding several articles' passages in one call keeps the model's batches full, and a
 # large pool lets batches be made of passages of one length (little padding).
 _EMBED_BATCH_PASSAGES = 2048
 
-Progress = Callable[[Article | Skipped], None]
+Progress = Callable[[Article | Skipped | Unchanged], None]
 
 
 @dataclass
@@ -107,11 +107,19 @@ class Ingestor:
         seen_ids: set[str] = set()
         seen_paths: set[str] = set()
         pending: list[_Pending] = []
-        items = iter_articles(list(paths), corpus_root=corpus_root, max_bytes=self.max_bytes)
+        known = {r.raw_hash: r.id for r in records.values() if r.raw_hash}
+        stale_raw_hashes: dict[str, str] = {}
+        items = iter_articles(list(paths), corpus_root=corpus_root, max_bytes=self.max_bytes,
+                              known=known)
         with self.store.write() as write:
             for item in items:
                 if isinstance(item, Skipped):
                     report.skipped.append(item)
+                elif isinstance(item, Unchanged):  # same bytes as indexed: not even read
+                    seen_ids.add(item.id)
+                    if item.path:
+                        seen_paths.add(item.path)
+                    report.unchanged += 1
                 else:
                     skip = self._consider(item, records, owner_of_text, seen_ids, report,
                                           pending)
@@ -119,6 +127,10 @@ class Ingestor:
                         report.skipped.append(skip)
                     if item.path:
                         seen_paths.add(item.path)
+                    existing = records.get(item.id)
+                    if (existing is not None and item.raw_hash != existing.raw_hash
+                            and existing.content_hash == item.content_hash):
+                        stale_raw_hashes[item.id] = item.raw_hash
                     if sum(len(p.chunks) for p in pending) >= _EMBED_BATCH_PASSAGES:
                         self._embed_and_write(pending, report, write)
                 if progress is not None:
@@ -128,6 +140,9 @@ class Ingestor:
                 for record in _gone(records.values(), paths, seen_ids, seen_paths):
                     write.remove_article(record.id)
                     report.removed += 1
+        if stale_raw_hashes:
+            # Outside the write: nothing the keyword index or a search reads has changed.
+            self.store.set_raw_hashes(stale_raw_hashes)
         report.passages = self.store.count()
         report.seconds = time.perf_counter() - started
         return report
@@ -204,7 +219,7 @@ class Ingestor:
         for item in moved:
             assert item.moved_from is not None
             own = stored[item.moved_from.id]
-            found = [own.get((c.start, c.end, c.text)) for c in item.chunks]
+            found = [own.get((c.start, c.end)) for c in item.chunks]
             if all(vector is not None for vector in found):
                 reused[id(item)] = np.asarray(found, dtype=np.float32)
         return reused

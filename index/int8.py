@@ -5,6 +5,10 @@ with fp32 to a cosine of 0.9975 on average (BENCHMARKS.md), provided it is calib
 text like the text it will embed: passages of the corpus. So the model is built once per
 data dir from the first passages an ingest embeds, saved, and loaded by every later
 ingest, chat or bot on that data dir.
+
+A corpus too small to calibrate on gets a plain (not quantised) OpenVINO copy instead, made
+once at its first ingest: either way a question is embedded without importing torch, whose
+import alone costs seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import DossierError
+from index.model_files import ModelFiles
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.xml"
 INFO_FILE = "dossier-int8.json"
+# The plain copy lives in this sub-folder of the int8 folder, so the two never mix.
+PLAIN_FOLDER = "plain"
 # Calibration passages (bench/int8_calibration.py): 128 news passages give vectors as close
 # to fp32 as 256 or 512 do (min cosine 0.995) in a half or less of the time; one article's
 # 16 paragraphs were visibly worse (min 0.955), so smaller first ingests wait, on torch.
@@ -88,15 +95,17 @@ def _core(ov: Any) -> Any:
 
 
 class Int8Encoder:
-    """Mean-pooled, normalised sentence vectors from an OpenVINO int8 model of the encoder.
+    """Mean-pooled, normalised sentence vectors from an OpenVINO model of the encoder (int8,
+    or the plain copy: `quantized` says which).
 
     Pooling and normalising are done here, as sentence-transformers does them for
-    all-MiniLM-L6-v2; the tokenizer is the sentence-transformers model's own.
+    all-MiniLM-L6-v2; the tokenizer is read from the model's folder (tokenizer.json).
     """
 
-    def __init__(self, compiled: Any, tokenizer: Any, max_tokens: int, dimension: int) -> None:
-        self._tokenize = Tokenize(tokenizer, max_tokens)
-        self._dimension = dimension
+    def __init__(self, compiled: Any, files: ModelFiles, *, quantized: bool = True) -> None:
+        self._tokenize = Tokenize(files)
+        self._dimension = files.dimension
+        self.quantized = quantized
         # The throughput hint gives each core a stream; a batch in flight on each keeps both
         # busy (one batch at a time over both cores was slower here), and the next batch is
         # tokenized while they run.
@@ -108,15 +117,16 @@ class Int8Encoder:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, folder: Path, source: SentenceTransformer, name: str) -> Int8Encoder | None:
-        """The int8 model saved in `folder` for this source model; None if there is none or
-        it cannot be read (then torch embeds, and the next large ingest builds it anew)."""
+    def load(cls, folder: Path, files: ModelFiles) -> Int8Encoder | None:
+        """The model saved in `folder` for this source model; None if there is none or it
+        cannot be read (then torch embeds, and the next ingest builds it anew)."""
         info = _read_info(folder)
-        if info is None or info.get("source") != _fingerprint(source, name):
+        if info is None or info.get("source") != files.fingerprint:
             return None
         ov = _require_openvino()
         try:
-            return cls._compile(_core(ov).read_model(str(folder / MODEL_FILE)), source)
+            model = _core(ov).read_model(str(folder / MODEL_FILE))
+            return cls._compile(model, files, quantized=not info.get("plain", False))
         except RuntimeError as exc:  # what OpenVINO raises for a damaged model file
             log.warning("the int8 model in %s cannot be read, torch embeds instead: %s",
                         folder, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -124,13 +134,14 @@ class Int8Encoder:
 
     @classmethod
     def build(
-        cls, source: SentenceTransformer, name: str, calibration: Sequence[str], folder: Path
+        cls, source: SentenceTransformer, files: ModelFiles, calibration: Sequence[str],
+        folder: Path,
     ) -> Int8Encoder:
         """Convert `source` to OpenVINO, quantise it to int8 on `calibration`, save it."""
         ov = _require_openvino()
         import nncf
 
-        tokenize = Tokenize(source.tokenizer, _max_tokens(source))
+        tokenize = Tokenize(files)
         texts = list(calibration[:MAX_CALIBRATION_PASSAGES])
         batches = [
             tokenize(texts[at : at + _CALIBRATION_BATCH])
@@ -147,26 +158,34 @@ class Int8Encoder:
                 subset_size=len(batches),
                 model_type=nncf.ModelType.TRANSFORMER,
             )
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / ("partial-" + MODEL_FILE)
-        ov.save_model(model, str(partial), compress_to_fp16=False)
-        # Written last and renamed into place: a half-saved model is never loaded.
-        partial.rename(folder / MODEL_FILE)
-        partial.with_suffix(".bin").rename((folder / MODEL_FILE).with_suffix(".bin"))
-        info = {"source": _fingerprint(source, name), "calibration_passages": len(texts)}
-        (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
-        return cls._compile(model, source)
+        _save(ov, model, folder, compress_to_fp16=False,
+              info={"source": files.fingerprint, "calibration_passages": len(texts)})
+        return cls._compile(model, files)
 
     @classmethod
-    def _compile(cls, model: Any, source: SentenceTransformer) -> Int8Encoder:
+    def convert(cls, source: SentenceTransformer, files: ModelFiles, folder: Path) -> Int8Encoder:
+        """A plain OpenVINO copy of `source` (no calibration: any text will do), saved."""
+        ov = _require_openvino()
+        example = Tokenize(files)(["An example sentence to trace the model with."])
+        transformer: Any = source[0].auto_model
+        with _quietly():
+            model = ov.convert_model(transformer.eval(), example_input=example)
+        # fp16 weights on disk (half the size); the CPU computes in bf16 or fp32 anyway.
+        _save(ov, model, folder, compress_to_fp16=True,
+              info={"source": files.fingerprint, "plain": True})
+        # Compiled from what was saved, so this process and later ones embed alike.
+        saved = _core(ov).read_model(str(folder / MODEL_FILE))
+        return cls._compile(saved, files, quantized=False)
+
+    @classmethod
+    def _compile(cls, model: Any, files: ModelFiles, *, quantized: bool = True) -> Int8Encoder:
         # bf16 for what stays in floating point (where the CPU has it); streams per core.
         compiled = _core(_require_openvino()).compile_model(
             model,
             "CPU",
             {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT"},
         )
-        dimension = int(source.get_embedding_dimension() or 0)
-        return cls(compiled, source.tokenizer, _max_tokens(source), dimension)
+        return cls(compiled, files, quantized=quantized)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> Any:
         """A float32 matrix of unit vectors, one row per text.
@@ -207,20 +226,26 @@ def _pool_into(vectors: Any, request: Any, rows: Any, attention_mask: Any) -> No
     vectors[rows] = pooled / np.maximum(norms, 1e-12)
 
 
+def _save(ov: Any, model: Any, folder: Path, *, compress_to_fp16: bool,
+          info: dict[str, Any]) -> None:
+    """Save a model and its info file; a half-saved model is never loaded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / ("partial-" + MODEL_FILE)
+    ov.save_model(model, str(partial), compress_to_fp16=compress_to_fp16)
+    # Renamed into place, the info file written last.
+    partial.rename(folder / MODEL_FILE)
+    partial.with_suffix(".bin").rename((folder / MODEL_FILE).with_suffix(".bin"))
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
 class Tokenize:
-    """Texts to the model's padded int64 inputs, straight from the fast tokenizer's backend
-    (in a profile, the transformers wrapper spent a third of its time building arrays)."""
+    """Texts to the model's padded int64 inputs, straight from the fast tokenizer read from
+    the model's tokenizer.json (in a profile, the transformers wrapper spent a third of its
+    time building arrays; and it needs torch's world of imports)."""
 
-    def __init__(self, tokenizer: Any, max_tokens: int) -> None:
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is None or tokenizer.pad_token_id is None:
-            raise Int8Unavailable('index.precision = "int8" needs a model with a fast tokenizer')
-        from tokenizers import Tokenizer
-
-        self._backend = Tokenizer.from_str(backend.to_str())  # a copy: settings are ours
-        self._backend.enable_truncation(max_length=max_tokens)
-        self._backend.no_padding()
-        self._pad_id = int(tokenizer.pad_token_id)
+    def __init__(self, files: ModelFiles) -> None:
+        self._backend = files.tokenizer(max_tokens=files.max_tokens)
+        self._pad_id = files.pad_id
 
     def encodings(self, texts: Sequence[str]) -> list[Any]:
         """Each text's word pieces, special tokens included, truncated, not padded."""
@@ -243,17 +268,6 @@ class Tokenize:
 
     def __call__(self, texts: Sequence[str]) -> dict[str, Any]:
         return self.padded(self.encodings(texts))
-
-
-def _max_tokens(source: SentenceTransformer) -> int:
-    return int(source.max_seq_length or 256)
-
-
-def _fingerprint(source: SentenceTransformer, name: str) -> str:
-    """Which model the int8 model was made from: a changed model means recalibrating."""
-    transformer: Any = source[0].auto_model
-    config = transformer.config
-    return f"{name}|{config.hidden_size}|{config.num_hidden_layers}|{config.vocab_size}"
 
 
 def _read_info(folder: Path) -> dict[str, Any] | None:

@@ -7,9 +7,10 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import bm25s
 import Stemmer
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 _STEMMER = Stemmer.Stemmer("english")
 _META = "dossier.json"
+# Passages tokenized at a time while building: only their word ids are kept.
+_BUILD_PAGE = 2000
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -25,6 +28,22 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
         list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
     )
     return [list(t) for t in tokens]
+
+
+class KeywordSearch(Protocol):
+    """What retrieval asks of a keyword index. Today's is `KeywordIndex` (bm25s, in each
+    process); a server-side one (Chroma's distributed BM25 sparse vectors, README
+    "Scaling out") can stand in for it without retrieval changing."""
+
+    generation: str
+
+    def search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        """Passage ids and scores, best first; only passages sharing a term."""
+        ...
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """How rare each term is among the passages (what the answer's reader weighs)."""
+        ...
 
 
 class KeywordIndex:
@@ -42,11 +61,29 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str], generation: str) -> KeywordIndex:
+        return cls.build_streamed(zip(ids, texts, strict=True), generation)
+
+    @classmethod
+    def build_streamed(cls, passages: Iterable[tuple[str, str]], generation: str) -> KeywordIndex:
+        """Build from (id, text) pairs read one page at a time: texts are tokenized page by
+        page and only their word ids kept (a few bytes a word), never every text at once."""
+        ids: list[str] = []
+        vocab: dict[str, int] = {}
+        corpus: list[list[int]] = []
+        pairs = iter(passages)
+        while page := list(islice(pairs, _BUILD_PAGE)):
+            for passage_id, tokens in zip(
+                (pid for pid, _ in page), tokenize([text for _, text in page]), strict=True
+            ):
+                ids.append(passage_id)
+                # setdefault hands back the one int object per word: a list entry is a pointer
+                corpus.append([vocab.setdefault(token, len(vocab)) for token in tokens])
         if not ids:
             return cls([], None, generation)
         retriever = bm25s.BM25()
-        retriever.index(tokenize(texts), show_progress=False)
-        return cls(list(ids), retriever, generation)
+        retriever.index(bm25s.tokenization.Tokenized(ids=corpus, vocab=vocab),
+                        show_progress=False)
+        return cls(ids, retriever, generation)
 
     def search(self, query: str, depth: int) -> list[tuple[str, float]]:
         """Passage ids and BM25 scores, best first; only passages sharing a term."""

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +15,9 @@ from index.cleaning import CleanText, clean_article_text, clean_paragraphs
 from index.encoding import decode_text, garbled_reason
 from index.errors import UnreadableArticle
 from index.formats import Extracted, read_html, read_markdown
-from index.models import Article, Skipped
+from index.models import Article, Skipped, Unchanged
 from index.pdf import read_pdf
+from index.raw_hash import raw_hash
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,25 @@ def iter_articles(
     *,
     corpus_root: Path | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
-) -> Iterator[Article | Skipped]:
+    known: Mapping[str, str] | None = None,
+) -> Iterator[Article | Skipped | Unchanged]:
     """Walk files/folders/JSONL given, yield an Article per readable item and a Skipped
-    (path, one-line reason) per bad one; never raises for one bad file."""
+    (path, one-line reason) per bad one; never raises for one bad file.
+
+    `known` maps the raw hashes (index/raw_hash.py) of inputs indexed before to their
+    article ids: such an input yields Unchanged, without being decoded or cleaned.
+    """
     used_ids: dict[str, str] = {}
+    known = known or {}
     for given in paths:
         path = Path(given)
-        for item in _iter_path(path, corpus_root, max_bytes):
-            yield _unique(item, used_ids) if isinstance(item, Article) else item
+        for item in _iter_path(path, corpus_root, max_bytes, known):
+            if isinstance(item, Article):
+                yield _unique(item, used_ids)
+            else:
+                if isinstance(item, Unchanged):
+                    used_ids.setdefault(item.id, item.path or "")
+                yield item
 
 
 def load_file(
@@ -71,7 +83,22 @@ def load_file(
     if size == 0:
         raise UnreadableArticle("empty file")
     data = path.read_bytes()
-    return [_read_article(path, suffix, data, corpus_root)]
+    article = _read_article(path, suffix, data, corpus_root)
+    return [replace(article, raw_hash=_file_hash(path, corpus_root, data))]
+
+
+def _file_hash(path: Path, corpus_root: Path | None, data: bytes) -> str:
+    return raw_hash(f"{display_path(path)}|{article_id(path, corpus_root)}", data)
+
+
+def _unchanged_file(
+    path: Path, corpus_root: Path | None, max_bytes: int, known: Mapping[str, str]
+) -> Unchanged | None:
+    """The file as Unchanged when its bytes, at its path, were indexed before."""
+    if not known or path.stat().st_size > max_bytes:
+        return None
+    indexed_as = known.get(_file_hash(path, corpus_root, path.read_bytes()))
+    return None if indexed_as is None else Unchanged(indexed_as, display_path(path))
 
 
 def format_suffix(path: Path) -> str:
@@ -104,7 +131,9 @@ def article_id(path: Path, corpus_root: Path | None) -> str:
     return display_path(path)
 
 
-def _iter_path(path: Path, corpus_root: Path | None, max_bytes: int) -> Iterator[Article | Skipped]:
+def _iter_path(
+    path: Path, corpus_root: Path | None, max_bytes: int, known: Mapping[str, str]
+) -> Iterator[Article | Skipped | Unchanged]:
     shown = display_path(path)
     if not path.exists():
         reason = "broken symlink" if path.is_symlink() else "no such file or folder"
@@ -115,14 +144,14 @@ def _iter_path(path: Path, corpus_root: Path | None, max_bytes: int) -> Iterator
         return
     if path.is_dir():
         root = corpus_root if corpus_root is not None else path
-        yield from _walk(path, root, max_bytes, visited=set())
+        yield from _walk(path, root, max_bytes, known, visited=set())
         return
-    yield from _load_safely(path, corpus_root, max_bytes)
+    yield from _load_safely(path, corpus_root, max_bytes, known)
 
 
 def _walk(
-    folder: Path, root: Path, max_bytes: int, *, visited: set[Path]
-) -> Iterator[Article | Skipped]:
+    folder: Path, root: Path, max_bytes: int, known: Mapping[str, str], *, visited: set[Path]
+) -> Iterator[Article | Skipped | Unchanged]:
     real = folder.resolve()
     if real in visited:
         return
@@ -141,9 +170,9 @@ def _walk(
                 yield Skipped(display_path(entry), problem)
                 continue
         if entry.is_dir():
-            yield from _walk(entry, root, max_bytes, visited=visited)
+            yield from _walk(entry, root, max_bytes, known, visited=visited)
         elif format_suffix(entry) in SUPPORTED_SUFFIXES:
-            yield from _load_safely(entry, root, max_bytes)
+            yield from _load_safely(entry, root, max_bytes, known)
         elif format_suffix(entry) in _ARTICLE_LIKE:
             yield Skipped(display_path(entry), f"unsupported file type {format_suffix(entry)}")
 
@@ -166,15 +195,19 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _load_safely(
-    path: Path, corpus_root: Path | None, max_bytes: int
-) -> Iterator[Article | Skipped]:
+    path: Path, corpus_root: Path | None, max_bytes: int, known: Mapping[str, str]
+) -> Iterator[Article | Skipped | Unchanged]:
     shown = display_path(path)
     try:
         if format_suffix(path) in _JSONL:
             # A JSONL holds a whole corpus: the size cap is per article (per line), and
             # the file gets the allowance a gzipped one has once inflated.
             _checked_size(path, max_bytes * INFLATE_FACTOR)
-            yield from iter_jsonl_articles(path, shown, max_bytes=max_bytes)
+            yield from iter_jsonl_articles(path, shown, max_bytes=max_bytes, known=known)
+            return
+        unchanged = _unchanged_file(path, corpus_root, max_bytes, known)
+        if unchanged is not None:
+            yield unchanged
             return
         yield from load_file(path, corpus_root=corpus_root, max_bytes=max_bytes)
     except UnreadableArticle as error:

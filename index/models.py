@@ -25,6 +25,9 @@ class Article:
     headings: tuple[Span, ...] = ()
     # Start offset of each PDF page in `text` (page n starts at pages[n-1]).
     pages: tuple[int, ...] = ()
+    # Hash of the bytes it was read from (index/raw_hash.py): an unchanged input is not
+    # read again. Not part of `content_hash`: the index holds what was read, not how.
+    raw_hash: str = ""
 
     @property
     def content_hash(self) -> str:
@@ -69,6 +72,14 @@ class Chunk:
         """Content-derived id: re-ingesting the same passage yields the same id."""
         digest = hashlib.sha1(f"{self.start}:{self.text}".encode("utf-8", "surrogatepass"))
         return f"{self.article_id}:{digest.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """An input whose exact bytes were indexed before as article `id`: not read again."""
+
+    id: str
+    path: str | None
 
 
 @dataclass(frozen=True)

@@ -3,63 +3,35 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any
 
-import chromadb
 import numpy as np
 from chromadb.errors import NotFoundError
 
+from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
-from index.keyword import KeywordIndex
+from index.keyword import KeywordIndex, KeywordSearch
 from index.models import Article, Chunk
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
-
-
-def is_outage(exc: BaseException) -> bool:
-    """A failure to reach the store, as opposed to a bug or a bad request: a transport error
-    of httpx (Chroma's HTTP client) or of the OS, raised as is or re-raised by chromadb
-    (which turns httpx.ConnectError into a ValueError, keeping it as the context)."""
-    import httpx
-
-    seen: BaseException | None = exc
-    for _ in range(8):  # a chain is short; the bound only guards against a cycle
-        if seen is None:
-            return False
-        if isinstance(seen, httpx.TransportError | ConnectionError | TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _reachable(method: Callable[..., _T]) -> Callable[..., _T]:
-    """Turn a server outage during a store call into StoreUnavailable (one clear line)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return method(*args, **kwargs)
-        except Exception as exc:
-            if is_outage(exc):
-                raise StoreUnavailable(
-                    f"the Chroma store is unavailable right now ({type(exc).__name__})"
-                ) from exc
-            raise
-
-    return wrapper
+__all__ = [
+    "ArticleRecord", "PassageHit", "PassageStore", "StoredPassage", "is_outage", "make_client",
+]
 
 SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
+# Articles kept in memory between reads (answers quote from the articles their passages
+# were cut from, and popular questions come back to the same ones).
+_ARTICLE_CACHE = 512
 
 
 @dataclass(frozen=True)
@@ -76,38 +48,32 @@ class StoredPassage:
     score: float = 0.0
 
 
-def make_client(chroma_path: Path, chroma_url: str = "") -> Any:
-    """An HttpClient for a Chroma server URL, else a PersistentClient under the data dir."""
-    from chromadb.config import Settings as ChromaSettings
+@dataclass(frozen=True)
+class PassageHit:
+    """A passage a search found, before its text is read: enough to fuse, date and rank it.
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    try:
-        if chroma_url:
-            parsed = urlparse(chroma_url)
-            if not parsed.hostname:
-                raise StoreUnavailable(f"store.chroma_url is not a URL: {chroma_url!r}")
-            return chromadb.HttpClient(
-                host=parsed.hostname,
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=chroma_settings,
-            )
-        chroma_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(chroma_path), settings=chroma_settings)
-    except StoreUnavailable:
-        raise
-    except Exception as exc:  # chromadb raises bare ValueError/ConnectionError variants
-        where = chroma_url or str(chroma_path)
-        raise StoreUnavailable(f"cannot open the Chroma store at {where}: {exc}") from exc
+    `dated` says whether the passage's metadata carries its article's date (`published`,
+    None when the article has none); passages indexed before it did are dated from the
+    article registry instead.
+    """
+
+    id: str
+    article_id: str
+    published: str | None
+    dated: bool
+    score: float = 0.0
 
 
-def _passage_metadata(chunk: Chunk) -> dict[str, Any]:
+def _passage_metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "article_id": chunk.article_id,
         "index": chunk.index,
         "start": chunk.start,
         "end": chunk.end,
         "sentences": json.dumps(chunk.sentences),
+        # Retrieval weighs passages by date: carried here, no registry read per question
+        # ("" = no date: Chroma metadata has no null).
+        "published": article.published or "",
     }
     if chunk.heading:
         meta["heading"] = chunk.heading
@@ -123,7 +89,7 @@ def _article_metadata(article: Article, passages: int) -> dict[str, Any]:
         "headings": json.dumps(article.headings),
         "pages": json.dumps(article.pages),
     }
-    for key in ("author", "published", "url", "path", "source"):
+    for key in ("author", "published", "url", "path", "source", "raw_hash"):
         value = getattr(article, key)
         if value:
             meta[key] = value
@@ -158,10 +124,15 @@ class ArticleRecord:
     content_hash: str
     text_hash: str
     passages: int
+    raw_hash: str = ""
 
 
 class PassageStore:
-    """Passages (vectors, text, offsets) and articles (full text, fields) in Chroma.
+    """Passages (vectors, offsets) and articles (full text, fields) in Chroma.
+
+    A passage's text is not stored with it: it is cut from its article's text by its
+    offsets. Stored, it cost more than the vectors: Chroma keeps a document three times
+    over (its row, an index of metadata strings, a trigram full-text index we never query).
 
     Chroma is the source of truth; the keyword index is derived from it and tagged with
     the store's `generation`, which every write changes before it starts (and again when it
@@ -176,6 +147,10 @@ class PassageStore:
         self.model_name = model_name
         self.keyword_dir = keyword_dir / name
         self._keyword: KeywordIndex | None = None
+        # Valid for one generation of the store: any write empties it.
+        self._article_cache: OrderedDict[str, Article] = OrderedDict()
+        self._article_cache_generation = ""
+        self._article_cache_lock = threading.Lock()
         self._open_collections()
 
     def _open_collections(self) -> None:
@@ -193,7 +168,7 @@ class PassageStore:
 
     # -- collection metadata ------------------------------------------------------------
     @property
-    @_reachable
+    @reachable
     def metadata(self) -> dict[str, Any]:
         meta = self.client.get_collection(self.name, embedding_function=None).metadata
         return dict(meta or {})
@@ -203,7 +178,7 @@ class PassageStore:
         meta = {**self.metadata, **changes}
         self.passages.modify(metadata=meta)
 
-    @_reachable
+    @reachable
     def check_model(self, dimension: int, *, rebuild: bool = False) -> None:
         """Refuse to mix vectors of two models; with rebuild, start the store afresh."""
         meta = self.metadata
@@ -226,7 +201,7 @@ class PassageStore:
                 f"not {self.model_name} ({dimension}): run `dossier ingest --rebuild`"
             )
 
-    @_reachable
+    @reachable
     def reset(self) -> None:
         """Drop every passage and article (for --rebuild)."""
         for collection in (self.name, self.name + _ARTICLES_SUFFIX):
@@ -241,14 +216,14 @@ class PassageStore:
     def generation(self) -> str:
         return str(self.metadata.get("generation", "empty"))
 
-    @_reachable
+    @reachable
     def begin_write(self) -> str:
         """Mark the store as changing: the keyword index is stale until `finish_write`."""
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
         return generation
 
-    @_reachable
+    @reachable
     def finish_write(self) -> KeywordIndex:
         """Seal the write with a new generation, then save the keyword index under it.
 
@@ -276,7 +251,7 @@ class PassageStore:
             self.finish_write()
 
     # -- articles -----------------------------------------------------------------------
-    @_reachable
+    @reachable
     def records(self) -> dict[str, ArticleRecord]:
         """Every indexed article's fields, by id (no texts)."""
         got = self.articles.get(include=["metadatas"])
@@ -293,10 +268,22 @@ class PassageStore:
                 content_hash=str(m.get("content_hash", "")),
                 text_hash=str(m.get("text_hash", "")),
                 passages=int(m.get("passages", 0)),
+                raw_hash=str(m.get("raw_hash", "")),
             )
         return records
 
-    @_reachable
+    @reachable
+    def set_raw_hashes(self, raw_hashes: dict[str, str]) -> None:
+        """Record new raw hashes of articles whose indexed content did not change (read from
+        new bytes, or indexed before raw hashes were kept): the next ingest skips them."""
+        ids = list(raw_hashes)
+        batch = max(1, int(self.client.get_max_batch_size()))
+        for at in range(0, len(ids), batch):
+            part = ids[at : at + batch]
+            # update() merges into each entry's metadata
+            self.articles.update(ids=part, metadatas=[{"raw_hash": raw_hashes[i]} for i in part])
+
+    @reachable
     def published_dates(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Publication date (ISO day, or None) of each of the given articles that exists."""
         if not ids:
@@ -307,24 +294,62 @@ class PassageStore:
             for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
         }
 
-    @_reachable
+    @reachable
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
             return {}
-        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
-        return {
-            article_id: _article_from(article_id, doc or "", dict(meta or {}))
-            for article_id, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            )
-        }
+        wanted = list(dict.fromkeys(ids))
+        generation = self.generation
+        with self._article_cache_lock:
+            if generation != self._article_cache_generation:
+                self._article_cache.clear()
+                self._article_cache_generation = generation
+            missing = [i for i in wanted if i not in self._article_cache]
+        fetched: dict[str, Article] = {}
+        if missing:
+            got = self.articles.get(ids=missing, include=["documents", "metadatas"])
+            fetched = {
+                article_id: _article_from(article_id, doc or "", dict(meta or {}))
+                for article_id, doc, meta in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
+            }
+        with self._article_cache_lock:
+            if generation == self._article_cache_generation:
+                self._article_cache.update(fetched)
+            found = {}
+            for article_id in wanted:
+                article = fetched.get(article_id) or self._article_cache.get(article_id)
+                if article is not None:
+                    found[article_id] = article
+                    if article_id in self._article_cache:
+                        self._article_cache.move_to_end(article_id)
+            while len(self._article_cache) > _ARTICLE_CACHE:
+                self._article_cache.popitem(last=False)
+        return found
+
+    def _with_texts(self, rows: Sequence[tuple[str, str | None, Any, float]]
+                    ) -> list[StoredPassage]:
+        """Passages from (id, document, metadata, score) rows, their texts cut from their
+        articles (an index built before kept each passage's text as its document)."""
+        need = [str(dict(meta or {})["article_id"]) for _, doc, meta, _ in rows if doc is None]
+        articles = self.get_articles(need) if need else {}
+        passages = []
+        for pid, doc, meta, score in rows:
+            m = dict(meta or {})
+            text = doc
+            if text is None:
+                article = articles.get(str(m["article_id"]))
+                text = article.text[int(m["start"]) : int(m["end"])] if article else ""
+            passages.append(_stored(pid, text, m, score))
+        return passages
 
     def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: Any) -> None:
         """Swap one article's passages for new ones (see `replace_articles`)."""
         self.replace_articles([(article, chunks, vectors)])
 
-    @_reachable
+    @reachable
     def replace_articles(
         self, items: Sequence[tuple[Article, Sequence[Chunk], Any]]
     ) -> None:
@@ -340,17 +365,17 @@ class PassageStore:
             return
         self.passages.delete(where={"article_id": {"$in": [a.id for a, _, _ in items]}})
         chunks = [c for _, article_chunks, _ in items for c in article_chunks]
+        article_of = {a.id: a for a, _, _ in items}
         vectors = np.concatenate(
             [np.asarray(v, dtype=np.float32).reshape(len(c), -1) for _, c, v in items if len(c)]
         ) if chunks else np.zeros((0, 1), dtype=np.float32)
         batch = max(1, int(self.client.get_max_batch_size()))
         for at in range(0, len(chunks), batch):
             part = chunks[at : at + batch]
-            self.passages.add(
+            self.passages.add(  # no documents: texts are cut from the articles
                 ids=[c.id for c in part],
                 embeddings=vectors[at : at + batch],
-                documents=[c.text for c in part],
-                metadatas=[_passage_metadata(c) for c in part],
+                metadatas=[_passage_metadata(c, article_of[c.article_id]) for c in part],
             )
         for at in range(0, len(items), batch):
             part_items = items[at : at + batch]
@@ -362,41 +387,41 @@ class PassageStore:
                 metadatas=[_article_metadata(a, len(c)) for a, c, _ in part_items],
             )
 
-    @_reachable
+    @reachable
     def passage_vectors(self, article_ids: Sequence[str],
-                        ) -> dict[str, dict[tuple[int, int, str], Any]]:
-        """Stored vectors by article, then by passage (start, end, text): what a moved
-        article reuses instead of embedding its passages again. One read for all of them."""
-        found: dict[str, dict[tuple[int, int, str], Any]] = {i: {} for i in article_ids}
+                        ) -> dict[str, dict[tuple[int, int], Any]]:
+        """Stored vectors by article, then by passage (start, end): what a moved article
+        (same content hash, so the same text at those offsets) reuses instead of embedding
+        its passages again. One read for all of them."""
+        found: dict[str, dict[tuple[int, int], Any]] = {i: {} for i in article_ids}
         if not article_ids:
             return found
         got = self.passages.get(where={"article_id": {"$in": list(article_ids)}},
-                                include=["embeddings", "documents", "metadatas"])
+                                include=["embeddings", "metadatas"])
         vectors = got["embeddings"] if got["embeddings"] is not None else []
-        for doc, meta, vector in zip(got["documents"] or [], got["metadatas"] or [], vectors,
-                                     strict=True):
-            key = (int(meta["start"]), int(meta["end"]), doc or "")
+        for meta, vector in zip(got["metadatas"] or [], vectors, strict=True):
+            key = (int(meta["start"]), int(meta["end"]))
             found[str(meta["article_id"])][key] = vector
         return found
 
-    @_reachable
+    @reachable
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         """Drop several articles, passages and registry entries, in two calls."""
         if article_ids:
             self.passages.delete(where={"article_id": {"$in": list(article_ids)}})
             self.articles.delete(ids=list(article_ids))
 
-    @_reachable
+    @reachable
     def remove_article(self, article_id: str) -> None:
         self.passages.delete(where={"article_id": article_id})
         self.articles.delete(ids=[article_id])
 
-    @_reachable
+    @reachable
     def count(self) -> int:
         return int(self.passages.count())
 
     # -- search -------------------------------------------------------------------------
-    @_reachable
+    @reachable
     def dense_search(self, vector: Sequence[float], depth: int) -> list[StoredPassage]:
         """Nearest passages by cosine similarity (score = 1 - distance), best first."""
         # Chroma returns fewer than `depth` when it holds fewer, so no count() up front:
@@ -408,8 +433,8 @@ class PassageStore:
         )
         if not got["ids"][0] and self.count() == 0:
             raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
-        return [
-            _stored(pid, doc, meta, 1.0 - float(dist))
+        return self._with_texts([
+            (pid, doc, meta, 1.0 - float(dist))
             for pid, doc, meta, dist in zip(
                 got["ids"][0],
                 (got["documents"] or [[]])[0],
@@ -417,35 +442,73 @@ class PassageStore:
                 (got["distances"] or [[]])[0],
                 strict=True,
             )
+        ])
+
+    @reachable
+    def dense_hits(self, vector: Sequence[float], depth: int) -> list[PassageHit]:
+        """Like `dense_search`, without reading the passages' texts: most of a search's time
+        (and its slow tail) went to reading 50 documents of which the answer keeps 6."""
+        got = self.passages.query(
+            query_embeddings=[list(vector)],
+            n_results=depth,
+            include=["metadatas", "distances"],
+        )
+        if not got["ids"][0] and self.count() == 0:
+            raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
+        return [
+            _hit(pid, meta, 1.0 - float(dist))
+            for pid, meta, dist in zip(
+                got["ids"][0],
+                (got["metadatas"] or [[]])[0],
+                (got["distances"] or [[]])[0],
+                strict=True,
+            )
         ]
 
-    @_reachable
-    def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
-        return self.keyword_index().search(query, depth)
+    @reachable
+    def passage_hits(self, ids: Sequence[str]) -> dict[str, PassageHit]:
+        """The given passages that exist, as hits (score 0), without their texts."""
+        if not ids:
+            return {}
+        got = self.passages.get(ids=list(ids), include=["metadatas"])
+        return {
+            pid: _hit(pid, meta, 0.0)
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+        }
 
-    @_reachable
+    @reachable
+    @reachable
+    def term_rarity(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each term over the passages."""
+        keyword: KeywordSearch = self.keyword_index()
+        return keyword.idf(terms)
+
+    def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        keyword: KeywordSearch = self.keyword_index()  # all a search needs of it
+        return keyword.search(query, depth)
+
+    @reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
         if not ids:
             return {}
         got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
-        return {
-            pid: _stored(pid, doc, meta, 0.0)
-            for pid, doc, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            )
-        }
+        rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+        return {p.id: p for p in self._with_texts([(*row, 0.0) for row in rows])}
 
     def iter_passages(self, page: int = 5000) -> Iterator[tuple[str, str]]:
         """(id, text) of every passage, paged so a large corpus never loads at once."""
         offset = 0
         while True:
-            got = self.passages.get(include=["documents"], limit=page, offset=offset)
+            got = self.passages.get(include=["documents", "metadatas"], limit=page,
+                                    offset=offset)
             if not got["ids"]:
                 return
-            yield from zip(got["ids"], got["documents"] or [], strict=True)
+            rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            for passage in self._with_texts([(*row, 0.0) for row in rows]):
+                yield passage.id, passage.text
             offset += len(got["ids"])
 
-    @_reachable
+    @reachable
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
         generation = self.generation
@@ -460,12 +523,8 @@ class PassageStore:
         return self._keyword
 
     def _rebuild_keyword(self, generation: str) -> KeywordIndex:
-        ids: list[str] = []
-        texts: list[str] = []
-        for pid, text in self.iter_passages():
-            ids.append(pid)
-            texts.append(text)
-        index = KeywordIndex.build(ids, texts, generation)
+        # Streamed from Chroma page by page: memory grows with the index, not with the texts.
+        index = KeywordIndex.build_streamed(self.iter_passages(), generation)
         index.save(self.keyword_dir)
         return index
 
@@ -497,6 +556,18 @@ class StoreWrite:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _hit(pid: str, meta: Any, score: float) -> PassageHit:
+    m = dict(meta or {})
+    published = m.get("published")
+    return PassageHit(
+        id=pid,
+        article_id=str(m["article_id"]),
+        published=str(published) if published else None,
+        dated=published is not None,
+        score=score,
+    )
 
 
 def _stored(pid: str, doc: str | None, meta: Any, score: float) -> StoredPassage:

@@ -66,8 +66,9 @@ def test_a_changed_article_is_replaced_without_orphans(
     report = dossier.ingestor().run([corpus], corpus_root=corpus)
     assert (report.added, report.updated, report.unchanged) == (0, 1, 1)
     [storm_id] = [r.id for r in dossier.store.records().values() if r.title == "Storms"]
-    stored = dossier.store.passages.get(where={"article_id": storm_id}, include=["documents"])
-    assert stored["documents"] == ["A calm week followed."]
+    ids = dossier.store.passages.get(where={"article_id": storm_id})["ids"]
+    stored = dossier.store.get_passages(ids)  # texts cut from the article
+    assert [p.text for p in stored.values()] == ["A calm week followed."]
     ids = [pid for pid, _ in dossier.store.iter_passages()]
     assert sorted(ids) == sorted(dossier.store.keyword_index().ids)  # keyword index in sync
 
@@ -195,3 +196,55 @@ def test_a_long_polish_title_never_pushes_a_full_passage_out_of_the_window(
     assert max(passage_pieces) >= ingestor.max_passage_tokens - 20  # full passages
     assert all(text.startswith("Prezydent Rzeczypospolitej") for text in inputs)
     assert max(input_pieces) <= embedder.max_tokens - 2  # [CLS] and [SEP] fit too
+
+
+def _reading_forbidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_cleaning(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an unchanged input was cleaned again")
+
+    for target in ("index.loaders.clean_article_text", "index.loaders.clean_paragraphs",
+                   "index.articles_jsonl.clean_article_text"):
+        monkeypatch.setattr(target, no_cleaning)
+
+
+def test_an_unchanged_reingest_does_not_read_the_articles_again(
+    corpus: Path, isolated: Path, fake_embedder: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [{"id": f"news-{n}", "title": f"Report {n}", "published": f"2022-03-0{n}",
+                "text": f"Report number {n} on the harbour works.\n\n{STORY}"}
+               for n in range(1, 6)]
+    (corpus / "news.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    dossier = _dossier(isolated, fake_embedder)
+    first = dossier.ingestor().run([corpus], corpus_root=corpus)
+    assert (first.added, first.unchanged) == (7, 0)
+    with monkeypatch.context() as patch:
+        _reading_forbidden(patch)
+        again = dossier.ingestor().run([corpus], corpus_root=corpus, prune=True)
+    assert (again.added, again.updated, again.unchanged, again.removed) == (0, 0, 7, 0)
+    assert again.passages == first.passages
+
+    # A changed file is read again, and only it.
+    (corpus / "storms.md").write_text(f"---\ntitle: Storms\n---\n{STORY} More rain.\n")
+    changed = dossier.ingestor().run([corpus], corpus_root=corpus)
+    assert (changed.updated, changed.unchanged) == (1, 6)
+
+
+def test_bytes_that_read_as_the_indexed_article_are_remembered_not_reread(
+    corpus: Path, isolated: Path, fake_embedder: FakeEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dossier = _dossier(isolated, fake_embedder)
+    dossier.ingestor().run([corpus], corpus_root=corpus)
+    # Trailing blank lines: new bytes, the same article once cleaned. Like an index made
+    # before raw hashes were kept, it is read once more, not re-embedded...
+    with (corpus / "storms.md").open("a") as handle:
+        handle.write("\n\n\n")
+    calls = fake_embedder.calls
+    once_more = dossier.ingestor().run([corpus], corpus_root=corpus)
+    assert (once_more.updated, once_more.unchanged) == (0, 2)
+    assert fake_embedder.calls == calls
+    # ... and its new raw hash is kept, so the next ingest skips it unread.
+    with monkeypatch.context() as patch:
+        _reading_forbidden(patch)
+        assert dossier.ingestor().run([corpus], corpus_root=corpus).unchanged == 2

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,14 @@ from bot.factory import Dossier
 from bot.settings import load_settings
 from index.chunking import chunk_article
 from index.embeddings import SentenceEmbeddings
-from index.int8 import INFO_FILE, MODEL_FILE, Int8Encoder, Int8Unavailable, Tokenize
+from index.int8 import (
+    INFO_FILE,
+    MODEL_FILE,
+    PLAIN_FOLDER,
+    Int8Encoder,
+    Int8Unavailable,
+    Tokenize,
+)
 from index.loaders import load_file
 from tests.support import PROJECT, SEED
 
@@ -121,9 +129,10 @@ multiprocessing.Process.start = lambda self: attempts.append("process") or real_
 real_connect = socket.socket.connect
 socket.socket.connect = lambda self, address: attempts.append(address) or real_connect(
     self, address)
-model = SentenceEmbeddings(precision="fp32").model
-Int8Encoder.build(model, "all-MiniLM-L6-v2", ["A passage about minerals."] * 16,
+embedder = SentenceEmbeddings(precision="fp32")
+Int8Encoder.build(embedder.model, embedder.files, ["A passage about minerals."] * 16,
                   Path({str(tmp_path / "int8")!r}))
+Int8Encoder.convert(embedder.model, embedder.files, Path({str(tmp_path / "plain")!r}))
 print(attempts)
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True,
@@ -131,6 +140,7 @@ print(attempts)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "int8" / MODEL_FILE).is_file()
+    assert (tmp_path / "plain" / MODEL_FILE).is_file()
 
 
 def test_batches_give_the_same_vectors_as_single_texts(built: Path) -> None:
@@ -142,12 +152,25 @@ def test_batches_give_the_same_vectors_as_single_texts(built: Path) -> None:
     assert np.min(np.sum(together * alone, axis=1)) > 0.999
 
 
-def test_too_few_passages_keep_the_torch_model(tmp_path: Path) -> None:
-    model = SentenceEmbeddings(precision="int8", int8_dir=tmp_path / "int8")
+@pytest.mark.parametrize("precision", ["auto", "int8"])
+def test_too_few_passages_to_calibrate_get_a_plain_openvino_copy_agreeing_with_torch(
+    tmp_path: Path, embedder: SentenceEmbeddings, precision: str
+) -> None:
+    model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
     model.prepare(HELD_OUT)
-    assert model.backend.startswith("torch-") and model.calibrates_int8
-    assert not (tmp_path / "int8").exists()
-    assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
+    assert model.backend == "openvino" and model.calibrates_int8
+    assert not (tmp_path / "int8" / MODEL_FILE).exists()
+    assert (tmp_path / "int8" / PLAIN_FOLDER / MODEL_FILE).is_file()
+    # Passages embedded by torch before the copy existed and questions embedded by the
+    # copy must stay comparable: one model, one vector space.
+    plain_vectors = model.encode(HELD_OUT)
+    torch_vectors = embedder.encode(HELD_OUT)
+    cosines = np.sum(plain_vectors * torch_vectors, axis=1)
+    assert cosines.min() > 0.99, cosines
+    # A later process loads the copy instead of converting again.
+    later = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
+    assert later.backend == "openvino"
+    assert np.array_equal(later.encode(HELD_OUT), plain_vectors)
 
 
 @pytest.mark.parametrize(
@@ -194,7 +217,7 @@ def test_a_damaged_model_is_looked_at_once_not_at_every_call(
     model = SentenceEmbeddings(precision="int8", int8_dir=folder)
     for _ in range(3):
         assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
-    assert looks == [folder] and model.backend.startswith("torch-")
+    assert looks == [folder, folder / PLAIN_FOLDER] and model.backend.startswith("torch-")
 
 
 def test_auto_uses_a_saved_int8_model_and_fp32_or_bf16_never_do(built: Path) -> None:
@@ -216,18 +239,25 @@ def test_when_an_ingest_pool_is_large_enough_to_calibrate_on(
     calibrates: bool,
 ) -> None:
     built_from: list[int] = []
+    converted: list[bool] = []
     model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
     monkeypatch.setattr(model, "_load", lambda: object())  # no weights needed for the rule
     def recorded_build(*args: Any) -> object:
         built_from.append(len(args[2]))
-        return object()
+        return SimpleNamespace(quantized=True)
+
+    def recorded_convert(*_args: Any) -> object:
+        converted.append(True)
+        return SimpleNamespace(quantized=False)
 
     monkeypatch.setattr(Int8Encoder, "build", recorded_build)
+    monkeypatch.setattr(Int8Encoder, "convert", recorded_convert)
     told: list[int] = []
     model.on_calibrate = told.append
     model.prepare(["a passage"] * passages)
     assert built_from == ([passages] if calibrates else [])
     assert told == ([min(passages, 128)] if calibrates else [])
+    assert converted == ([] if calibrates else [True])  # the plain copy, when not int8
     assert model.calibrates_int8 is not calibrates
 
 
@@ -236,7 +266,8 @@ def test_the_fast_tokenizer_path_matches_the_transformers_one(
 ) -> None:
     tokenizer = embedder.model.tokenizer
     texts = [*HELD_OUT, "short", "word " * 400]  # the last one is truncated to the window
-    ours = Tokenize(tokenizer, 256)(texts)
+    assert embedder.files is not None and embedder.files.max_tokens == 256
+    ours = Tokenize(embedder.files)(texts)
     theirs = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="np")
     for name in ("input_ids", "attention_mask", "token_type_ids"):
         assert ours[name].dtype == np.int64
@@ -301,3 +332,39 @@ def test_an_int8_ingest_answers_the_seed_question_with_verbatim_quotes(
     for citation in answer.citations:
         assert article.text[citation.start : citation.end] == citation.quote
 
+
+
+def test_token_counts_from_the_model_folder_match_the_transformers_tokenizer(
+    embedder: SentenceEmbeddings,
+) -> None:
+    texts = [*HELD_OUT, "word " * 400, "Ünïcödé — “quotes” and e-mail@example.com"]
+    ids = embedder.model.tokenizer(texts, add_special_tokens=False, truncation=False,
+                                   verbose=False)["input_ids"]
+    assert embedder.count_tokens(texts) == [len(row) for row in ids]
+    assert embedder.dimension == embedder.model.get_embedding_dimension()
+    assert embedder.max_tokens == embedder.model.max_seq_length
+
+
+_QUESTION_IN_A_NEW_PROCESS = """
+import json, sys
+from pathlib import Path
+from bot.factory import Dossier
+from bot.settings import load_settings
+dossier = Dossier(load_settings(data_dir=Path(sys.argv[1])))
+answer = dossier.answerer.ask("what are the obstacles?")
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+print(json.dumps({"answered": answer.answered, "backend": dossier.embedder.backend,
+                  "heavy": heavy}))
+"""
+
+
+def test_a_new_process_answers_without_importing_torch(tmp_path: Path) -> None:
+    # The seed alone is far too small to tune int8 on: its first ingest leaves a plain
+    # OpenVINO copy, and a chat or `dossier ask` started later embeds with it.
+    data_dir = tmp_path / "data"
+    Dossier(load_settings(data_dir=data_dir)).ingest([PROJECT / "corpus"])
+    done = subprocess.run([sys.executable, "-c", _QUESTION_IN_A_NEW_PROCESS, str(data_dir)],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"answered": True, "backend": "openvino", "heavy": []}

@@ -34,14 +34,15 @@ def _article(article_id: str, text: str, published: str | None = None) -> Articl
 STRIKE = "Workers at the Atacama lithium mine went on strike over pay and closed the mine."
 
 
-def test_the_asking_day_decides_between_two_reports_of_the_same_story(
-    tmp_path: Path, fake_embedder: FakeEmbeddings
-) -> None:
-    retriever = _retriever(
-        tmp_path, fake_embedder,
+def _two_reports_of_one_story(tmp_path: Path, embedder: FakeEmbeddings) -> HybridRetriever:
+    return _retriever(
+        tmp_path, embedder,
         _article("january-strike", STRIKE, "2022-01-10"),
         _article("june-strike", STRIKE, "2022-06-14"),
     )
+
+
+def _assert_the_asking_day_decides(retriever: HybridRetriever) -> None:
     question = "Why did the lithium mine close?"
 
     def first(asked_on: date) -> str:
@@ -49,6 +50,12 @@ def test_the_asking_day_decides_between_two_reports_of_the_same_story(
 
     assert first(date(2022, 6, 16)) == "june-strike"
     assert first(date(2022, 1, 12)) == "january-strike"
+
+
+def test_the_asking_day_decides_between_two_reports_of_the_same_story(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    _assert_the_asking_day_decides(_two_reports_of_one_story(tmp_path, fake_embedder))
 
 
 def test_a_time_phrase_favours_articles_inside_its_window(
@@ -98,3 +105,57 @@ def test_top_passages_cover_several_articles_before_seconds_of_one(
     # Within one article its passages stay best first.
     diary = [r.fused for r in got if r.passage.article_id == "copper-diary"]
     assert diary == sorted(diary, reverse=True)
+
+
+class _CountedReads:
+    """A Chroma collection that notes each read made through it."""
+
+    def __init__(self, collection: object, reads: list[str], name: str) -> None:
+        self._collection, self._reads, self._name = collection, reads, name
+
+    def __getattr__(self, method: str) -> object:
+        real = getattr(self._collection, method)
+        if method not in ("get", "query", "count", "peek"):
+            return real
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self._reads.append(f"{self._name}.{method}")
+            return real(*args, **kwargs)
+
+        return counted
+
+
+def test_a_question_costs_one_search_and_two_reads_of_chroma_whatever_the_depth(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    retriever = _retriever(
+        tmp_path, fake_embedder,
+        *(_article(f"strike-{n}", f"{STRIKE} Day {n} of the strike.", f"2022-06-{n:02}")
+          for n in range(1, 21)),
+        dense_depth=50, keyword_depth=50,
+    )
+    retriever.retrieve("Why did the lithium mine close?")  # the keyword index is loaded
+    reads: list[str] = []
+    store = retriever.store
+    store.passages = _CountedReads(store.passages, reads, "passages")  # type: ignore[assignment]
+    store.articles = _CountedReads(store.articles, reads, "articles")  # type: ignore[assignment]
+    found = retriever.retrieve("Why did the lithium mine close?", as_of=date(2022, 6, 21))
+    assert found and found[0].passage.article_id == "strike-20"  # the dates were weighed
+    # No count(), no article registry read: dates come with the passages' metadata, and
+    # only the passages kept are read whole.
+    assert reads == ["passages.query", "passages.get"] or reads == [
+        "passages.query", "passages.get", "passages.get"
+    ], reads
+    assert all(p.passage.text for p in found)
+
+
+def test_passages_indexed_before_they_carried_dates_are_dated_from_the_registry(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    retriever = _two_reports_of_one_story(tmp_path, fake_embedder)
+    passages = retriever.store.passages
+    ids = passages.get()["ids"]
+    passages.update(ids=ids, metadatas=[{"published": None}] * len(ids))  # None drops a key
+    assert not any("published" in (m or {})
+                   for m in passages.get(include=["metadatas"])["metadatas"] or [])
+    _assert_the_asking_day_decides(retriever)
