@@ -137,7 +137,7 @@ def score_candidates(
     heading_similarity = {
         h: float(vectors[len(texts) + i] @ query) for i, h in enumerate(headings)
     }
-    terms = set(question.terms) or set(tokenize([context])[0])
+    terms = set(question.words) or set(tokenize([context])[0])
     scored = []
     for candidate, text, vector in zip(found, texts, sentence_vectors, strict=True):
         dense = float(vector @ query)
@@ -221,7 +221,7 @@ def extract(
 ) -> Extract:
     """Pick and verify the quotes that answer `question` (asked on `as_of`, default today)
     from the retrieved passages, and let the reader judge whether any of them answers it."""
-    terms = set(question.terms) | set(tokenize([context])[0])
+    terms = set(question.words) | set(tokenize([context])[0])
     found = candidates(retrieved, articles, terms)
     if not found:
         return Extract([], Judgement(False, 0.0, 0.0))

@@ -126,6 +126,12 @@ class Question:
     points_back: bool  # short, and refers to something said before
 
     @cached_property
+    def words(self) -> frozenset[str]:
+        """Every stemmed word but stop words, question words included: what the extractive
+        answer's lexical overlap counts (its weights were measured with them)."""
+        return frozenset(tokenize([self.text])[0])
+
+    @cached_property
     def terms(self) -> tuple[str, ...]:
         """Stemmed topic terms, in order, once each: no stop words, no question words."""
         seen: dict[str, None] = {}
