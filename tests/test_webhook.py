@@ -118,7 +118,7 @@ def test_only_updates_with_the_secret_token_are_processed(
             for name, user, header in (("missing", USER, None), ("wrong", USER, "not-" + secret),
                                        ("other user, wrong", OTHER, secret[:-1]),
                                        ("right", USER, secret)):
-                update = server.add_private_message(f"{OBSTACLES} ({name})", user_id=user)
+                update = server.add_private_message(OBSTACLES, user_id=user)
                 ids[name] = update["message"]["message_id"]
                 statuses[name] = post_update(hook, update, header)
             server.wait_for(replies_to(ids["right"]), chat_id=USER, timeout=60)
