@@ -33,12 +33,14 @@ class HybridRetriever(BaseRetriever):
     """LangChain retriever over a PassageStore.
 
     Dense and BM25 candidate lists are fused by reciprocal rank (robust to their
-    incomparable score scales) and weighed by the articles' dates (`Timeliness`). Articles
-    are then ranked by their best passage plus `article_support` times the next two, so
-    an article that matches in several places beats a stray sentence elsewhere. The
-    result takes the best passage of each article in that order first, then the second
-    best, and so on (at most `per_article` each): the top passages cover as many of the
-    best articles as they can, and one long article cannot crowd out the others.
+    incomparable score scales). Articles are then ranked by their best passage plus
+    `article_support` times the next two, so an article that matches in several places
+    beats a stray sentence elsewhere; that order is fused again by reciprocal rank with
+    BM25 over whole articles (`article_keyword_weight`), and weighed by the articles'
+    dates (`Timeliness`). The result takes the best passage of each article in that
+    order first, then the second best, and so on (at most `per_article` each): the top
+    passages cover as many of the best articles as they can, and one long article cannot
+    crowd out the others.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -51,6 +53,7 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = 60
     per_article: int = 3
     article_support: float = 0.3
+    article_keyword_weight: float = 1.5
     timeliness: Timeliness = Timeliness()
     follow_up_boost: float = 2.0
 
@@ -67,6 +70,7 @@ class HybridRetriever(BaseRetriever):
             rrf_k=settings.rrf_k,
             per_article=settings.per_article,
             article_support=settings.article_support,
+            article_keyword_weight=settings.article_keyword_weight,
             follow_up_boost=settings.follow_up_boost,
             timeliness=Timeliness(
                 recency_weight=settings.recency_weight,
@@ -98,64 +102,96 @@ class HybridRetriever(BaseRetriever):
         passages.update(self.store.get_passages(missing))
         dense_score = {p.id: p.score for p in dense}
         fused = {pid: score for pid, score in fused.items() if pid in passages}
-        self._weigh_by_date(query, fused, passages, as_of or today())
-        if prefer:
-            for pid in fused:
-                if passages[pid].article_id in prefer:
-                    fused[pid] *= 1.0 + self.follow_up_boost
+        by_article = self._by_article(fused, passages)
+        weights = self._date_weights(query, list(by_article), as_of or today())
+        for article_id in by_article:
+            if article_id in prefer:
+                weights[article_id] = weights.get(article_id, 1.0) * (1.0 + self.follow_up_boost)
+        articles = self._ranked_articles(query, by_article, fused, weights)
 
         results: list[Retrieved] = []
-        for pid in self._interleaved(fused, passages)[:k]:
+        for pid in _interleaved(by_article, articles, self.per_article)[:k]:
+            score = fused[pid] * weights.get(passages[pid].article_id, 1.0)
             results.append(
                 Retrieved(
-                    replace(passages[pid], score=fused[pid]),
-                    fused[pid],
+                    replace(passages[pid], score=score),
+                    score,
                     dense_score.get(pid, 0.0),
                     len(results),
                 )
             )
         return results
 
-    def _weigh_by_date(
-        self,
-        query: str,
-        fused: dict[str, float],
-        passages: dict[str, StoredPassage],
-        as_of: date,
-    ) -> None:
-        if not self.timeliness.active or not fused:
-            return
-        published = self.store.published_dates([passages[pid].article_id for pid in fused])
-        weights = self.timeliness.weights(query, published, as_of)
-        for pid in fused:
-            fused[pid] *= weights.get(passages[pid].article_id, 1.0)
+    def _date_weights(self, query: str, article_ids: list[str], as_of: date) -> dict[str, float]:
+        """Each candidate article's date multiplier (none when dates are switched off)."""
+        if not self.timeliness.active or not article_ids:
+            return {}
+        published = self.store.published_dates(article_ids)
+        return self.timeliness.weights(query, published, as_of)
 
-    def _interleaved(
+    def _by_article(
         self, fused: dict[str, float], passages: dict[str, StoredPassage]
-    ) -> list[str]:
-        """Passage ids: each ranked article's best, then each one's second best, ..."""
+    ) -> dict[str, list[str]]:
+        """Each candidate article's best passages (at most `per_article`), best first."""
         by_article: dict[str, list[str]] = defaultdict(list)
         for pid in sorted(fused, key=fused.__getitem__, reverse=True):
             kept = by_article[passages[pid].article_id]
             if len(kept) < self.per_article:
                 kept.append(pid)
+        return by_article
 
-        def article_score(article_id: str) -> float:
+    def _ranked_articles(
+        self,
+        query: str,
+        by_article: dict[str, list[str]],
+        fused: dict[str, float],
+        weights: dict[str, float],
+    ) -> list[str]:
+        """Candidate articles, best first (`weights`: dates and follow-up preference).
+
+        An article scores its best passage plus `article_support` times the next two.
+        With `article_keyword_weight`, that order is fused by reciprocal rank with BM25
+        over whole articles (title weighted): a story whose words are spread over the
+        article, or stand in its title, is not lost because no single passage holds
+        them. Dates and a follow-up's preference multiply the final score; they weigh
+        every passage of an article alike, so applying them here is the same as applying
+        them to each passage.
+        """
+
+        def passage_support(article_id: str) -> float:
             best, *others = (fused[pid] for pid in by_article[article_id])
             return best + self.article_support * sum(others[:2])
 
-        articles = sorted(by_article, key=article_score, reverse=True)
-        return [
-            by_article[article_id][turn]
-            for turn in range(self.per_article)
-            for article_id in articles
-            if turn < len(by_article[article_id])
-        ]
+        score = {article_id: passage_support(article_id) for article_id in by_article}
+        if self.article_keyword_weight > 0:
+            by_passages = sorted(score, key=score.__getitem__, reverse=True)
+            score = {a: 1.0 / (self.rrf_k + rank + 1) for rank, a in enumerate(by_passages)}
+            ranked = self.store.article_keyword_search(query, self.keyword_depth)
+            # Only articles with candidate passages: the answer needs passages to quote.
+            for rank, (article_id, _) in enumerate(ranked):
+                if article_id in score:
+                    score[article_id] += self.article_keyword_weight / (self.rrf_k + rank + 1)
+        for article_id, weight in weights.items():
+            if article_id in score:
+                score[article_id] *= weight
+        return sorted(score, key=score.__getitem__, reverse=True)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
         return [_as_document(r) for r in self.retrieve(query)]
+
+
+def _interleaved(
+    by_article: dict[str, list[str]], articles: list[str], per_article: int
+) -> list[str]:
+    """Passage ids: each ranked article's best, then each one's second best, ..."""
+    return [
+        by_article[article_id][turn]
+        for turn in range(per_article)
+        for article_id in articles
+        if turn < len(by_article[article_id])
+    ]
 
 
 def _as_document(result: Retrieved) -> Document:

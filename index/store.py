@@ -18,7 +18,7 @@ import numpy as np
 from chromadb.errors import NotFoundError
 
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
-from index.keyword import KeywordIndex
+from index.keyword import ARTICLE_BM25, KeywordIndex, article_text
 from index.models import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,9 @@ class PassageStore:
         self.name = name
         self.model_name = model_name
         self.keyword_dir = keyword_dir / name
+        self.article_keyword_dir = keyword_dir / (name + _ARTICLES_SUFFIX)
         self._keyword: KeywordIndex | None = None
+        self._article_keyword: KeywordIndex | None = None
         self._open_collections()
 
     def _open_collections(self) -> None:
@@ -235,6 +237,7 @@ class PassageStore:
             except NotFoundError:  # absent already: nothing to drop
                 log.debug("collection %s was not there", collection)
         self._keyword = None
+        self._article_keyword = None
         self._open_collections()
 
     @property
@@ -260,6 +263,7 @@ class PassageStore:
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
         self._keyword = self._rebuild_keyword(generation)
+        self._article_keyword = self._rebuild_article_keyword(generation)
         return self._keyword
 
     @contextlib.contextmanager
@@ -424,6 +428,11 @@ class PassageStore:
         return self.keyword_index().search(query, depth)
 
     @_reachable
+    def article_keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        """Article ids and BM25 scores over whole articles (title weighted), best first."""
+        return self.article_keyword_index().search(query, depth)
+
+    @_reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
         if not ids:
             return {}
@@ -445,6 +454,19 @@ class PassageStore:
             yield from zip(got["ids"], got["documents"] or [], strict=True)
             offset += len(got["ids"])
 
+    def iter_articles(self, page: int = 500) -> Iterator[tuple[str, str, str]]:
+        """(id, title, text) of every article, paged like `iter_passages`."""
+        offset = 0
+        while True:
+            got = self.articles.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            for article_id, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            ):
+                yield article_id, str((meta or {}).get("title", "")), doc or ""
+            offset += len(got["ids"])
+
     @_reachable
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
@@ -459,6 +481,20 @@ class PassageStore:
             self._keyword = self._rebuild_keyword(generation)
         return self._keyword
 
+    @_reachable
+    def article_keyword_index(self) -> KeywordIndex:
+        """The whole-article keyword index for the current generation, rebuilt when stale."""
+        generation = self.generation
+        if self._article_keyword is not None and self._article_keyword.generation == generation:
+            return self._article_keyword
+        loaded = KeywordIndex.load(self.article_keyword_dir)
+        if loaded is not None and loaded.generation == generation:
+            self._article_keyword = loaded
+        else:
+            log.info("article keyword index is stale: rebuilding it from the store")
+            self._article_keyword = self._rebuild_article_keyword(generation)
+        return self._article_keyword
+
     def _rebuild_keyword(self, generation: str) -> KeywordIndex:
         ids: list[str] = []
         texts: list[str] = []
@@ -467,6 +503,16 @@ class PassageStore:
             texts.append(text)
         index = KeywordIndex.build(ids, texts, generation)
         index.save(self.keyword_dir)
+        return index
+
+    def _rebuild_article_keyword(self, generation: str) -> KeywordIndex:
+        ids: list[str] = []
+        texts: list[str] = []
+        for article_id, title, text in self.iter_articles():
+            ids.append(article_id)
+            texts.append(article_text(title, text))
+        index = KeywordIndex.build(ids, texts, generation, **ARTICLE_BM25)
+        index.save(self.article_keyword_dir)
         return index
 
 
