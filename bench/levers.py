@@ -89,6 +89,20 @@ def measure(retriever: HybridRetriever, questions: Sequence[dict[str, Any]]) -> 
     return row
 
 
+def search_costs(dossier: Dossier, questions: Sequence[str]) -> list[dict[str, Any]]:
+    """Each keyword search alone, alternated question by question so load hits both alike."""
+    store = dossier.store
+    searches = {"BM25 over passages": store.keyword_search,
+                "BM25 over whole articles": store.article_keyword_search}
+    ms: dict[str, list[float]] = {name: [] for name in searches}
+    for question in questions:
+        for name, search in searches.items():
+            started = time.perf_counter()
+            search(question, 50)
+            ms[name].append((time.perf_counter() - started) * 1000)
+    return [{"search": name, **timed_ms(values)} for name, values in ms.items()]
+
+
 def main() -> None:
     args = index_arguments(__doc__)
     questions = [q for q in load_questions(args.questions) if q.get("gold_articles")]
@@ -98,10 +112,11 @@ def main() -> None:
     dossier.retriever.retrieve(questions[0]["question"])
     rows = [{"variant": name, **measure(retriever, questions)}
             for name, retriever in variants(dossier.retriever).items()]
+    searches = search_costs(dossier, [q["question"] for q in questions])
     columns = ["variant", "hits@4", "hits@10", "mrr@10", "hits@4 even/odd", "hits@10 even/odd",
                "mrr@10 even/odd", "retrieve p50 ms"]
-    report("levers", {"questions": len(questions), "rows": rows},
-           markdown_table(rows, columns))
+    report("levers", {"questions": len(questions), "rows": rows, "searches": searches},
+           markdown_table(rows, columns) + "\n\n" + markdown_table(searches, list(searches[0])))
 
 
 if __name__ == "__main__":

@@ -280,7 +280,11 @@ def variants() -> dict[str, Variant]:
             shipped, article_rm3=(10, 20, 0.5)),
         "shipped, passage BM25 reads title and heading": replace(
             shipped, passage_index="titled"),
+        "shipped, convex fusion of passages, dense 0.3": replace(
+            shipped, fusion="convex", dense_share=0.3),
         "shipped, convex fusion of passages, dense 0.5": replace(shipped, fusion="convex"),
+        "shipped, convex fusion of passages, dense 0.7": replace(
+            shipped, fusion="convex", dense_share=0.7),
         "shipped, rrf_k 20": replace(shipped, rrf_k=20),
         "shipped, article support 0": replace(shipped, support=0.0),
     }
