@@ -470,30 +470,37 @@ class PassageStore:
     @_reachable
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
-        generation = self.generation
-        if self._keyword is not None and self._keyword.generation == generation:
-            return self._keyword
-        loaded = KeywordIndex.load(self.keyword_dir)
-        if loaded is not None and loaded.generation == generation:
-            self._keyword = loaded
-        else:
-            log.info("keyword index is stale: rebuilding it from the store")
-            self._keyword = self._rebuild_keyword(generation)
+        self._keyword = self._current(
+            self._keyword, self.keyword_dir, self._rebuild_keyword, "keyword index"
+        )
         return self._keyword
 
     @_reachable
     def article_keyword_index(self) -> KeywordIndex:
         """The whole-article keyword index for the current generation, rebuilt when stale."""
-        generation = self.generation
-        if self._article_keyword is not None and self._article_keyword.generation == generation:
-            return self._article_keyword
-        loaded = KeywordIndex.load(self.article_keyword_dir)
-        if loaded is not None and loaded.generation == generation:
-            self._article_keyword = loaded
-        else:
-            log.info("article keyword index is stale: rebuilding it from the store")
-            self._article_keyword = self._rebuild_article_keyword(generation)
+        self._article_keyword = self._current(
+            self._article_keyword, self.article_keyword_dir, self._rebuild_article_keyword,
+            "article keyword index",
+        )
         return self._article_keyword
+
+    def _current(
+        self,
+        held: KeywordIndex | None,
+        folder: Path,
+        rebuild: Callable[[str], KeywordIndex],
+        name: str,
+    ) -> KeywordIndex:
+        """`held` if it carries the store's generation, else the saved one if it does,
+        else one rebuilt from the store."""
+        generation = self.generation
+        if held is not None and held.generation == generation:
+            return held
+        loaded = KeywordIndex.load(folder)
+        if loaded is not None and loaded.generation == generation:
+            return loaded
+        log.info("%s is stale: rebuilding it from the store", name)
+        return rebuild(generation)
 
     def _rebuild_keyword(self, generation: str) -> KeywordIndex:
         ids: list[str] = []
