@@ -11,10 +11,11 @@ Usage: python -m bench.levers --data-dir DIR [--questions Q.jsonl]
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.benchlib import index_arguments, markdown_table, report
+from bench.benchlib import index_arguments, markdown_table, report, timed_ms
 from bot.evaluate import first_gold_rank, load_questions
 from bot.factory import Dossier
 from bot.retrieval import HybridRetriever
@@ -26,35 +27,40 @@ NO_DATES = Timeliness(recency_weight=0.0, half_life_days=30.0, phrase_boost=0.0)
 
 
 def variants(base: HybridRetriever) -> dict[str, HybridRetriever]:
-    """Levers added one at a time, then the shipped settings, then sensitivity checks."""
+    """Levers on and off with the dates ignored, then with the dates used (shipped last)."""
     on = base.timeliness
 
     def with_(**changes: Any) -> HybridRetriever:
         return base.model_copy(update=changes)
 
+    def undated(**changes: Any) -> HybridRetriever:
+        return with_(timeliness=NO_DATES, **changes)
+
     return {
-        "fusion only (RRF k=60, articles interleaved)": with_(
-            article_support=0.0, timeliness=NO_DATES
+        "dates ignored: passages only (RRF k=60, articles interleaved)": undated(
+            article_support=0.0, article_keyword_weight=0.0
         ),
-        "+ article support 0.3": with_(timeliness=NO_DATES),
-        "+ recency (0.5, half-life 30 d)": with_(
-            timeliness=Timeliness(on.recency_weight, on.half_life_days, 0.0)
-        ),
-        "+ time phrases (1.0): shipped settings": base,
-        "time phrases without recency": with_(
+        "dates ignored: + article support 0.3 (before)": undated(article_keyword_weight=0.0),
+        "dates ignored: + whole-article BM25 1.5 (shipped)": undated(),
+        "dates ignored: shipped, whole-article BM25 0.5": undated(article_keyword_weight=0.5),
+        "dates ignored: shipped, whole-article BM25 1.0": undated(article_keyword_weight=1.0),
+        "dates ignored: shipped, whole-article BM25 2.0": undated(article_keyword_weight=2.0),
+        "dates ignored: shipped, article support 0": undated(article_support=0.0),
+        "dates ignored: shipped, rrf_k=20": undated(rrf_k=20),
+        "dates ignored: shipped, depths 100": undated(dense_depth=100, keyword_depth=100),
+        "dates used: passages only, article support 0.3": with_(article_keyword_weight=0.0),
+        "dates used: time phrases without recency": with_(
             timeliness=Timeliness(0.0, on.half_life_days, on.phrase_boost)
         ),
-        "shipped, rrf_k=20": with_(rrf_k=20),
-        "shipped, depths 20": with_(dense_depth=20, keyword_depth=20),
-        "shipped, depths 100": with_(dense_depth=100, keyword_depth=100),
-        "shipped, recency half-life 60 d": with_(
-            timeliness=Timeliness(on.recency_weight, 60.0, on.phrase_boost)
+        "dates used: recency without time phrases": with_(
+            timeliness=Timeliness(on.recency_weight, on.half_life_days, 0.0)
         ),
-        "shipped, recency 1.0": with_(
+        "dates used: shipped, whole-article BM25 1.0": with_(article_keyword_weight=1.0),
+        "dates used: shipped, article support 0": with_(article_support=0.0),
+        "dates used: shipped, recency 1.0": with_(
             timeliness=Timeliness(1.0, on.half_life_days, on.phrase_boost)
         ),
-        "shipped, article support 0": with_(article_support=0.0),
-        "shipped, article support 0.6": with_(article_support=0.6),
+        "**dates used: shipped settings**": base,
     }
 
 
@@ -68,26 +74,49 @@ def scores(ranks: Sequence[int | None]) -> dict[str, float]:
 
 
 def measure(retriever: HybridRetriever, questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    ranks = []
+    ranks, ms = [], []
     for q in questions:
+        started = time.perf_counter()
         found = retriever.retrieve(q["question"], k=K, as_of=parse_day(q.get("date")))
+        ms.append((time.perf_counter() - started) * 1000)
         ranks.append(first_gold_rank([r.passage.article_id for r in found], q["gold_articles"]))
     row: dict[str, Any] = dict(scores(ranks))
+    row["retrieve p50 ms"] = timed_ms(ms)["p50_ms"]
     even, odd = scores(ranks[0::2]), scores(ranks[1::2])
-    row.update({"hits@10 even/odd": f"{even['hits@10']:.3f} / {odd['hits@10']:.3f}",
+    row.update({"hits@4 even/odd": f"{even['hits@4']:.3f} / {odd['hits@4']:.3f}",
+                "hits@10 even/odd": f"{even['hits@10']:.3f} / {odd['hits@10']:.3f}",
                 "mrr@10 even/odd": f"{even['mrr@10']:.3f} / {odd['mrr@10']:.3f}"})
     return row
+
+
+def search_costs(dossier: Dossier, questions: Sequence[str]) -> list[dict[str, Any]]:
+    """Each keyword search alone, alternated question by question so load hits both alike."""
+    store = dossier.store
+    searches = {"BM25 over passages": store.keyword_search,
+                "BM25 over whole articles": store.article_keyword_search}
+    ms: dict[str, list[float]] = {name: [] for name in searches}
+    for question in questions:
+        for name, search in searches.items():
+            started = time.perf_counter()
+            search(question, 50)
+            ms[name].append((time.perf_counter() - started) * 1000)
+    return [{"search": name, **timed_ms(values)} for name, values in ms.items()]
 
 
 def main() -> None:
     args = index_arguments(__doc__)
     questions = [q for q in load_questions(args.questions) if q.get("gold_articles")]
     dossier = Dossier(load_settings(data_dir=args.data_dir))
+    # Every row then times ranking alone: question vectors cached, keyword indexes loaded.
+    dossier.embedder.encode_cached([q["question"] for q in questions])
+    dossier.retriever.retrieve(questions[0]["question"])
     rows = [{"variant": name, **measure(retriever, questions)}
             for name, retriever in variants(dossier.retriever).items()]
-    columns = ["variant", "hits@4", "hits@10", "mrr@10", "hits@10 even/odd", "mrr@10 even/odd"]
-    report("levers", {"questions": len(questions), "rows": rows},
-           markdown_table(rows, columns))
+    searches = search_costs(dossier, [q["question"] for q in questions])
+    columns = ["variant", "hits@4", "hits@10", "mrr@10", "hits@4 even/odd", "hits@10 even/odd",
+               "mrr@10 even/odd", "retrieve p50 ms"]
+    report("levers", {"questions": len(questions), "rows": rows, "searches": searches},
+           markdown_table(rows, columns) + "\n\n" + markdown_table(searches, list(searches[0])))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,14 @@ class HybridRetriever(BaseRetriever):
     """LangChain retriever over a PassageStore.
 
     Dense and BM25 candidate lists are fused by reciprocal rank (robust to their
-    incomparable score scales) and weighed by the articles' dates (`Timeliness`). Articles
-    are then ranked by their best passage plus `article_support` times the next two, so
-    an article that matches in several places beats a stray sentence elsewhere. The
-    result takes the best passage of each article in that order first, then the second
-    best, and so on (at most `per_article` each): the top passages cover as many of the
-    best articles as they can, and one long article cannot crowd out the others.
+    incomparable score scales). Articles are then ranked by their best passage plus
+    `article_support` times the next two, so an article that matches in several places
+    beats a stray sentence elsewhere; that order is fused again by reciprocal rank with
+    BM25 over whole articles (`article_keyword_weight`), and weighed by the articles'
+    dates (`Timeliness`). The result takes the best passage of each article in that
+    order first, then the second best, and so on (at most `per_article` each): the top
+    passages cover as many of the best articles as they can, and one long article cannot
+    crowd out the others.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -51,6 +53,7 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = 60
     per_article: int = 3
     article_support: float = 0.3
+    article_keyword_weight: float = 1.5
     timeliness: Timeliness = Timeliness()
     follow_up_boost: float = 2.0
 
@@ -67,6 +70,7 @@ class HybridRetriever(BaseRetriever):
             rrf_k=settings.rrf_k,
             per_article=settings.per_article,
             article_support=settings.article_support,
+            article_keyword_weight=settings.article_keyword_weight,
             follow_up_boost=settings.follow_up_boost,
             timeliness=Timeliness(
                 recency_weight=settings.recency_weight,
@@ -100,70 +104,110 @@ class HybridRetriever(BaseRetriever):
         hits.update(self.store.passage_hits(missing))
         dense_score = {h.id: h.score for h in dense}
         fused = {pid: score for pid, score in fused.items() if pid in hits}
-        self._weigh_by_date(query, fused, hits, as_of or today())
-        if prefer:
-            for pid in fused:
-                if hits[pid].article_id in prefer:
-                    fused[pid] *= 1.0 + self.follow_up_boost
+        by_article = self._by_article(fused, hits)
+        weights = self._date_weights(query, by_article, hits, as_of or today())
+        for article_id in by_article:
+            if article_id in prefer:
+                weights[article_id] = weights.get(article_id, 1.0) * (1.0 + self.follow_up_boost)
+        articles = self._ranked_articles(query, by_article, fused, weights)
 
-        kept = self._interleaved(fused, hits)[:k]
+        kept = _interleaved(by_article, articles, self.per_article)[:k]
         passages = self.store.get_passages(kept)
         results: list[Retrieved] = []
         for pid in (pid for pid in kept if pid in passages):
+            score = fused[pid] * weights.get(hits[pid].article_id, 1.0)
             results.append(
                 Retrieved(
-                    replace(passages[pid], score=fused[pid]),
-                    fused[pid],
+                    replace(passages[pid], score=score),
+                    score,
                     dense_score.get(pid, 0.0),
                     len(results),
                 )
             )
         return results
 
-    def _weigh_by_date(
-        self,
-        query: str,
-        fused: dict[str, float],
-        hits: Mapping[str, PassageHit],
-        as_of: date,
-    ) -> None:
-        if not self.timeliness.active or not fused:
-            return
-        published = {hits[pid].article_id: hits[pid].published for pid in fused
-                     if hits[pid].dated}
-        undated = [hits[pid].article_id for pid in fused if not hits[pid].dated]
-        if undated:  # passages indexed before they carried the date
+    def _date_weights(self, query: str, by_article: Mapping[str, list[str]],
+                      hits: Mapping[str, PassageHit], as_of: date) -> dict[str, float]:
+        """Each candidate article's date multiplier (none when dates are switched off); the
+        date comes with the passages' metadata, or from the registry for passages indexed
+        before they carried it."""
+        if not self.timeliness.active or not by_article:
+            return {}
+        published: dict[str, str | None] = {}
+        undated = []
+        for article_id, pids in by_article.items():
+            hit = hits[pids[0]]
+            if hit.dated:
+                published[article_id] = hit.published
+            else:
+                undated.append(article_id)
+        if undated:
             published.update(self.store.published_dates(undated))
-        weights = self.timeliness.weights(query, published, as_of)
-        for pid in fused:
-            fused[pid] *= weights.get(hits[pid].article_id, 1.0)
+        return self.timeliness.weights(query, published, as_of)
 
-    def _interleaved(
+    def _by_article(
         self, fused: dict[str, float], passages: Mapping[str, PassageHit]
-    ) -> list[str]:
-        """Passage ids: each ranked article's best, then each one's second best, ..."""
+    ) -> dict[str, list[str]]:
+        """Each candidate article's best passages (at most `per_article`), best first."""
         by_article: dict[str, list[str]] = defaultdict(list)
         for pid in sorted(fused, key=fused.__getitem__, reverse=True):
             kept = by_article[passages[pid].article_id]
             if len(kept) < self.per_article:
                 kept.append(pid)
+        return by_article
 
-        def article_score(article_id: str) -> float:
+    def _ranked_articles(
+        self,
+        query: str,
+        by_article: dict[str, list[str]],
+        fused: dict[str, float],
+        weights: dict[str, float],
+    ) -> list[str]:
+        """Candidate articles, best first (`weights`: dates and follow-up preference).
+
+        An article scores its best passage plus `article_support` times the next two.
+        With `article_keyword_weight`, that order is fused by reciprocal rank with BM25
+        over whole articles (title weighted): a story whose words are spread over the
+        article, or stand in its title, is not lost because no single passage holds
+        them. Dates and a follow-up's preference multiply the final score; they weigh
+        every passage of an article alike, so applying them here is the same as applying
+        them to each passage.
+        """
+
+        def passage_support(article_id: str) -> float:
             best, *others = (fused[pid] for pid in by_article[article_id])
             return best + self.article_support * sum(others[:2])
 
-        articles = sorted(by_article, key=article_score, reverse=True)
-        return [
-            by_article[article_id][turn]
-            for turn in range(self.per_article)
-            for article_id in articles
-            if turn < len(by_article[article_id])
-        ]
+        score = {article_id: passage_support(article_id) for article_id in by_article}
+        if self.article_keyword_weight > 0:
+            by_passages = sorted(score, key=score.__getitem__, reverse=True)
+            score = {a: 1.0 / (self.rrf_k + rank + 1) for rank, a in enumerate(by_passages)}
+            ranked = self.store.article_keyword_search(query, self.keyword_depth)
+            # Only articles with candidate passages: the answer needs passages to quote.
+            for rank, (article_id, _) in enumerate(ranked):
+                if article_id in score:
+                    score[article_id] += self.article_keyword_weight / (self.rrf_k + rank + 1)
+        for article_id, weight in weights.items():
+            if article_id in score:
+                score[article_id] *= weight
+        return sorted(score, key=score.__getitem__, reverse=True)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
         return [_as_document(r) for r in self.retrieve(query)]
+
+
+def _interleaved(
+    by_article: dict[str, list[str]], articles: list[str], per_article: int
+) -> list[str]:
+    """Passage ids: each ranked article's best, then each one's second best, ..."""
+    return [
+        by_article[article_id][turn]
+        for turn in range(per_article)
+        for article_id in articles
+        if turn < len(by_article[article_id])
+    ]
 
 
 def _as_document(result: Retrieved) -> Document:

@@ -22,12 +22,25 @@ _META = "dossier.json"
 # Passages tokenized at a time while building: only their word ids are kept.
 _BUILD_PAGE = 2000
 
+# The article index sees each article whole, its title three times over: a title word
+# then weighs like a word repeated in the text (field weighting by repetition). k1 1.5
+# and b 0.9 (length normalised harder than the passages' 0.75: whole articles vary far
+# more in length than passages) were chosen on both halves of the dev questions with
+# their dates removed (BENCHMARKS.md, "Ranking without dates").
+ARTICLE_TITLE_REPEATS = 3
+ARTICLE_BM25 = {"k1": 1.5, "b": 0.9}
+
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     tokens = bm25s.tokenize(
         list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
     )
     return [list(t) for t in tokens]
+
+
+def article_text(title: str, text: str) -> str:
+    """What the article keyword index reads for one article: title (weighted) and text."""
+    return "\n".join([title.strip()] * ARTICLE_TITLE_REPEATS + [text]) if title.strip() else text
 
 
 class KeywordSearch(Protocol):
@@ -47,7 +60,7 @@ class KeywordSearch(Protocol):
 
 
 class KeywordIndex:
-    """BM25 over passage texts; `ids[i]` is the passage id of row i.
+    """BM25 over passage (or whole-article) texts; `ids[i]` is the id of row i.
 
     `generation` names the store state it was built from: a mismatch with the store's
     generation (an ingest that crashed half-way, or another process that ingested into a
@@ -60,13 +73,18 @@ class KeywordIndex:
         self._retriever = retriever
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str], generation: str) -> KeywordIndex:
-        return cls.build_streamed(zip(ids, texts, strict=True), generation)
+    def build(
+        cls, ids: Sequence[str], texts: Sequence[str], generation: str, **bm25: float
+    ) -> KeywordIndex:
+        """`bm25`: k1 and b, when not bm25s's defaults (1.5, 0.75)."""
+        return cls.build_streamed(zip(ids, texts, strict=True), generation, **bm25)
 
     @classmethod
-    def build_streamed(cls, passages: Iterable[tuple[str, str]], generation: str) -> KeywordIndex:
+    def build_streamed(cls, passages: Iterable[tuple[str, str]], generation: str,
+                       **bm25: float) -> KeywordIndex:
         """Build from (id, text) pairs read one page at a time: texts are tokenized page by
-        page and only their word ids kept (a few bytes a word), never every text at once."""
+        page and only their word ids kept (a few bytes a word), never every text at once.
+        `bm25`: k1 and b, when not bm25s's defaults."""
         ids: list[str] = []
         vocab: dict[str, int] = {}
         corpus: list[list[int]] = []
@@ -80,13 +98,13 @@ class KeywordIndex:
                 corpus.append([vocab.setdefault(token, len(vocab)) for token in tokens])
         if not ids:
             return cls([], None, generation)
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(**bm25)
         retriever.index(bm25s.tokenization.Tokenized(ids=corpus, vocab=vocab),
                         show_progress=False)
         return cls(ids, retriever, generation)
 
     def search(self, query: str, depth: int) -> list[tuple[str, float]]:
-        """Passage ids and BM25 scores, best first; only passages sharing a term."""
+        """Ids (passages or articles) and BM25 scores, best first; only those sharing a term."""
         if self._retriever is None or not self.ids:
             return []
         vocab = self._retriever.vocab_dict

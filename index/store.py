@@ -8,7 +8,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from chromadb.errors import NotFoundError
 
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
-from index.keyword import KeywordIndex, KeywordSearch
+from index.keyword import ARTICLE_BM25, KeywordIndex, KeywordSearch, article_text
 from index.models import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -146,11 +146,13 @@ class PassageStore:
         self.name = name
         self.model_name = model_name
         self.keyword_dir = keyword_dir / name
+        self.article_keyword_dir = keyword_dir / (name + _ARTICLES_SUFFIX)
         self._keyword: KeywordIndex | None = None
         # Valid for one generation of the store: any write empties it.
         self._article_cache: OrderedDict[str, Article] = OrderedDict()
         self._article_cache_generation = ""
         self._article_cache_lock = threading.Lock()
+        self._article_keyword: KeywordIndex | None = None
         self._open_collections()
 
     def _open_collections(self) -> None:
@@ -210,6 +212,7 @@ class PassageStore:
             except NotFoundError:  # absent already: nothing to drop
                 log.debug("collection %s was not there", collection)
         self._keyword = None
+        self._article_keyword = None
         self._open_collections()
 
     @property
@@ -235,6 +238,7 @@ class PassageStore:
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
         self._keyword = self._rebuild_keyword(generation)
+        self._article_keyword = self._rebuild_article_keyword(generation)
         return self._keyword
 
     @contextlib.contextmanager
@@ -477,15 +481,20 @@ class PassageStore:
         }
 
     @reachable
-    @reachable
     def term_rarity(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25's inverse document frequency of each term over the passages."""
         keyword: KeywordSearch = self.keyword_index()
         return keyword.idf(terms)
 
+    @reachable
     def keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
         keyword: KeywordSearch = self.keyword_index()  # all a search needs of it
         return keyword.search(query, depth)
+
+    @reachable
+    def article_keyword_search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        """Article ids and BM25 scores over whole articles (title weighted), best first."""
+        return self.article_keyword_index().search(query, depth)
 
     @reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
@@ -508,24 +517,66 @@ class PassageStore:
                 yield passage.id, passage.text
             offset += len(got["ids"])
 
+    def iter_articles(self, page: int = 500) -> Iterator[tuple[str, str, str]]:
+        """(id, title, text) of every article, paged like `iter_passages`."""
+        offset = 0
+        while True:
+            got = self.articles.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            for article_id, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            ):
+                yield article_id, str((meta or {}).get("title", "")), doc or ""
+            offset += len(got["ids"])
+
     @reachable
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
-        generation = self.generation
-        if self._keyword is not None and self._keyword.generation == generation:
-            return self._keyword
-        loaded = KeywordIndex.load(self.keyword_dir)
-        if loaded is not None and loaded.generation == generation:
-            self._keyword = loaded
-        else:
-            log.info("keyword index is stale: rebuilding it from the store")
-            self._keyword = self._rebuild_keyword(generation)
+        self._keyword = self._current(
+            self._keyword, self.keyword_dir, self._rebuild_keyword, "keyword index"
+        )
         return self._keyword
+
+    @reachable
+    def article_keyword_index(self) -> KeywordIndex:
+        """The whole-article keyword index for the current generation, rebuilt when stale."""
+        self._article_keyword = self._current(
+            self._article_keyword, self.article_keyword_dir, self._rebuild_article_keyword,
+            "article keyword index",
+        )
+        return self._article_keyword
+
+    def _current(
+        self,
+        held: KeywordIndex | None,
+        folder: Path,
+        rebuild: Callable[[str], KeywordIndex],
+        name: str,
+    ) -> KeywordIndex:
+        """`held` if it carries the store's generation, else the saved one if it does,
+        else one rebuilt from the store."""
+        generation = self.generation
+        if held is not None and held.generation == generation:
+            return held
+        loaded = KeywordIndex.load(folder)
+        if loaded is not None and loaded.generation == generation:
+            return loaded
+        log.info("%s is stale: rebuilding it from the store", name)
+        return rebuild(generation)
 
     def _rebuild_keyword(self, generation: str) -> KeywordIndex:
         # Streamed from Chroma page by page: memory grows with the index, not with the texts.
         index = KeywordIndex.build_streamed(self.iter_passages(), generation)
         index.save(self.keyword_dir)
+        return index
+
+    def _rebuild_article_keyword(self, generation: str) -> KeywordIndex:
+        # Streamed like the passages' index: one page of article texts at a time.
+        articles = ((article_id, article_text(title, text))
+                    for article_id, title, text in self.iter_articles())
+        index = KeywordIndex.build_streamed(articles, generation, **ARTICLE_BM25)
+        index.save(self.article_keyword_dir)
         return index
 
 

@@ -93,6 +93,7 @@ def test_top_passages_cover_several_articles_before_seconds_of_one(
         _article("copper-brief", "Copper prices rose, traders said."),
         _article("copper-chile", "Chile exports more copper than any other country."),
         per_article=3,
+        article_keyword_weight=0.0,  # passages alone: whole-article BM25 is tested below
         timeliness=Timeliness(0.0, 30.0, 0.0),
     )
     got = retriever.retrieve("Why did copper prices rise?", k=10)
@@ -133,8 +134,9 @@ def test_a_question_costs_one_search_and_two_reads_of_chroma_whatever_the_depth(
         *(_article(f"strike-{n}", f"{STRIKE} Day {n} of the strike.", f"2022-06-{n:02}")
           for n in range(1, 21)),
         dense_depth=50, keyword_depth=50,
+        article_keyword_weight=0.0,  # twenty same-worded articles: only their dates differ
     )
-    retriever.retrieve("Why did the lithium mine close?")  # the keyword index is loaded
+    retriever.retrieve("Why did the lithium mine close?")  # the keyword indexes are loaded
     reads: list[str] = []
     store = retriever.store
     store.passages = _CountedReads(store.passages, reads, "passages")  # type: ignore[assignment]
@@ -159,3 +161,38 @@ def test_passages_indexed_before_they_carried_dates_are_dated_from_the_registry(
     assert not any("published" in (m or {})
                    for m in passages.get(include=["metadatas"])["metadatas"] or [])
     _assert_the_asking_day_decides(retriever)
+
+
+def test_an_article_about_the_question_beats_a_stray_passage_that_shares_its_words(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    story = Article(
+        id="peru-vote",
+        title="Peru's congress removes president Castillo",
+        text="\n\n".join([
+            "Lawmakers in Lima voted Castillo out by a wide margin on Wednesday.",
+            "Castillo had tried to dissolve the legislature hours earlier, and his own "
+            "ministers resigned one after another.",
+            "Congress then swore in his deputy as the new head of state.",
+            "Peru has had six leaders in five years; Castillo was the fifth.",
+        ]),
+    )
+    # A long article about something else, with one sentence that shares every word.
+    season = [f"The club won match {n} of the season and the fans sang all night."
+              for n in range(1, 9)]
+    season.insert(4, "Congress in Peru, remove president Castillo, the fans chanted.")
+    stray = _article("club-season", "\n\n".join(season))
+    question = "Why did congress in Peru remove president Castillo?"
+    others = [_article(f"other-{n}", f"Markets moved on day {n} as traders waited.")
+              for n in range(4)]
+    retriever = _retriever(
+        tmp_path, fake_embedder, story, stray, *others,
+        article_support=0.0, timeliness=Timeliness(0.0, 30.0, 0.0),
+    )
+
+    def first(**options: object) -> str:
+        ranked = retriever.model_copy(update=options).retrieve(question, k=3)
+        return ranked[0].passage.article_id
+
+    assert first(article_keyword_weight=0.0) == "club-season"  # its one passage matches best
+    assert first() == "peru-vote"  # the whole article, and its title, are about it

@@ -75,6 +75,9 @@ def test_dense_and_keyword_search_find_the_right_article(
     assert hits[0].text == WEATHER[hits[0].start : hits[0].end]
     keyword = store.keyword_search("refining plants", 3)
     assert keyword and store.get_passages([keyword[0][0]])[keyword[0][0]].article_id == "lithium"
+    # Whole articles are searched too, their titles included ("Weather" is only a title).
+    assert [aid for aid, _ in store.article_keyword_search("weather", 3)] == ["weather"]
+    assert store.article_keyword_search("refining plants", 3)[0][0] == "lithium"
 
 
 def test_opening_with_another_model_is_refused_unless_rebuilt(
@@ -110,6 +113,10 @@ def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
     assert reopened.keyword_index().generation == reopened.generation
     assert len(reopened.keyword_index().ids) == reopened.count()
     assert any(pid.startswith("weather:") for pid, _ in reopened.keyword_search("flood", 3))
+    # The whole-article index follows the same generation, and is rebuilt alike.
+    assert KeywordIndex.load(store.article_keyword_dir).generation != reopened.generation
+    assert reopened.article_keyword_index().generation == reopened.generation
+    assert reopened.article_keyword_search("flood", 3)[0][0] == "weather"
 
 
 def test_a_damaged_keyword_index_is_rebuilt_and_said_so_in_the_log(
