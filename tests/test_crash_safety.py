@@ -196,9 +196,11 @@ def _write_corpus(folder: Path, stories: dict[int, int]) -> None:
 
 
 def _question(stories: dict[int, int]) -> tuple[str, str]:
-    """A sentence of the last story, as a question, and that story's article id."""
+    """A sentence of the last story, as a question, and that story's article id (its path
+    in the corpus folder)."""
     number = max(stories)
-    return _story(number, stories[number]).split("\n\n")[1].split(". ")[1], f"story-{number:03d}"
+    return (_story(number, stories[number]).split("\n\n")[1].split(". ")[1],
+            f"story-{number:03d}.txt")
 
 
 # Corpus A: 200 stories. Corpus B: 12 of them revised, 4 removed, 4 new: still 200.
