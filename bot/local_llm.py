@@ -78,13 +78,14 @@ class LocalModelServer:
         self._address = str(server.listening_address)
         log.info("local model %s served on %s", self.model_path.name, self._address)
 
-    def stop(self) -> None:
+    def stop(self, *, announce: bool = True) -> None:
         """Stop the server (its destructor ends llama.cpp's loop and frees the model)."""
         with self._lock:
             server, self._server = self._server, None
         if server is not None:
             del server
-            log.info("local model server stopped")
+            if announce:
+                log.info("local model server stopped")
 
 
 def check_model_file(path: Path) -> None:
@@ -145,4 +146,4 @@ def local_server(settings: LLMSettings) -> LocalModelServer:
 @atexit.register
 def _stop_all() -> None:
     for server in list(_servers.values()):
-        server.stop()
+        server.stop(announce=False)  # at exit the log's streams may be closed already
