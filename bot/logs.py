@@ -66,5 +66,8 @@ def configure_logging(log_format: str = "text", level: int | str = logging.INFO,
     handler = _OwnHandler(stream)
     handler.setFormatter(JsonLinesFormatter() if log_format == "json"
                          else EscapingFormatter(_FORMAT))
+    # On the handler too: a library that sets its own logger to DEBUG (bm25s does) would
+    # otherwise reach standard error through it.
+    handler.setLevel(level)
     root.addHandler(handler)
     root.setLevel(level)

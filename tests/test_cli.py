@@ -44,6 +44,16 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def test_a_quiet_ingest_and_ask_write_nothing_to_standard_error(tmp_path: Path) -> None:
+    """Library debug lines (bm25s sets its own logger to DEBUG) never reach the user."""
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(SEED, tmp_path / "corpus" / SEED.name)
+    ingested = _run(["--data-dir", "data", "ingest", "--json"], tmp_path)
+    asked = _run(["--data-dir", "data", "ask", "what are the obstacles?", "--json"], tmp_path)
+    assert ingested.returncode == asked.returncode == 0
+    assert ingested.stderr == "" and asked.stderr == ""
+
+
 def test_articles_lists_the_seed_article(workdir: Path) -> None:
     result = _run(["--data-dir", "data", "articles", "--json"], workdir)
     assert result.returncode == 0, result.stderr
