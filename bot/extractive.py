@@ -229,7 +229,6 @@ def extract(
     readings = reader.read(
         question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles
     )
-    reading_at = {(r.sentence.article_id, r.sentence.start): r for r in readings}
     chosen = choose(scored, vectors, 2 * max_quotes)
     best = max(range(len(readings)), key=lambda i: readings[i].score)
     if scored[best] not in chosen:  # the best answering sentence is always quoted
@@ -237,31 +236,38 @@ def extract(
     citations: list[Citation] = []
     points: list[str] = []
     asked_phrase = None
-    answering = {(r.sentence.article_id, r.sentence.start): r.score for r in readings}
     for article_id, start, end, heading in _leading_with_answer(
-        merge_adjacent(chosen, articles), answering
+        merge_adjacent(chosen, articles), readings
     )[:max_quotes]:
         citation = make_citation(len(citations) + 1, articles[article_id], start, end,
                                  heading=heading)
         if citation is None:
             continue
+        inside = _inside(readings, article_id, start, end)
         if not citations:
-            asked_phrase = _asked_phrase(articles[article_id], start, end, reading_at)
+            asked_phrase = _asked_phrase(articles[article_id], inside)
         citations.append(citation)
-        points.append(_best_sentence(articles[article_id], start, end, reading_at))
+        points.append(_best_sentence(articles[article_id], start, end, inside))
     judgement = reader.judge(question, readings, articles, as_of or today(),
                              follow_up=within_previous)
     return Extract(citations, judgement, asked_phrase, tuple(readings), tuple(points))
 
 
+def _inside(readings: Sequence[Reading], article_id: str, start: int, end: int,
+            ) -> list[Reading]:
+    """The readings of the sentences that stand in the quote [start, end), in order."""
+    return sorted((r for r in readings
+                   if r.sentence.article_id == article_id and start <= r.sentence.start < end),
+                  key=lambda r: r.sentence.start)
+
+
 def _leading_with_answer(
-    quotes: list[tuple[str, int, int, str | None]], answering: dict[tuple[str, int], float]
+    quotes: list[tuple[str, int, int, str | None]], readings: Sequence[Reading]
 ) -> list[tuple[str, int, int, str | None]]:
     """The quotes with the one holding the best answering sentence first."""
     def answer_score(quote: tuple[str, int, int, str | None]) -> float:
         article_id, start, end, _ = quote
-        return max((score for (a, at), score in answering.items()
-                    if a == article_id and start <= at < end), default=0.0)
+        return max((r.score for r in _inside(readings, article_id, start, end)), default=0.0)
 
     if not quotes:
         return quotes
@@ -269,26 +275,22 @@ def _leading_with_answer(
     return [quotes[lead], *quotes[:lead], *quotes[lead + 1 :]]
 
 
-def _best_sentence(article: Article, start: int, end: int,
-                   reading_at: dict[tuple[str, int], Reading]) -> str:
+def _best_sentence(article: Article, start: int, end: int, inside: list[Reading]) -> str:
     """The sentence of a quote [start, end) that answers best (the quote's first when none
     of its sentences was read)."""
-    inside = [r for (a, at), r in reading_at.items()
-              if a == article.id and start <= at < end]
     if not inside:
         return article.text[start:end]
     best = max(inside, key=lambda r: r.score).sentence
     return article.text[best.start : best.end]
 
 
-def _asked_phrase(article: Article, start: int, end: int,
-                  reading_at: dict[tuple[str, int], Reading]) -> str | None:
-    """The first asked-for phrase among the sentences of a quote [start, end)."""
-    for (article_id, at), reading in sorted(reading_at.items()):
-        if article_id != article.id or not start <= at < end or reading.asked is None:
-            continue
-        low, high = reading.asked
-        return article.text[at + low : at + high]
+def _asked_phrase(article: Article, inside: list[Reading]) -> str | None:
+    """The first asked-for phrase among the sentences of a quote."""
+    for reading in inside:
+        if reading.asked is not None:
+            low, high = reading.asked
+            at = reading.sentence.start
+            return article.text[at + low : at + high]
     return None
 
 
