@@ -53,7 +53,7 @@ def asked_for(question: Question, sentence: str) -> tuple[int, int] | None:
     """The span of the first phrase in `sentence` of the kind `question` asks for, made of
     words the question does not already hold; None when there is none (or the kind has no
     phrase: "what" and "why" questions)."""
-    known = set(tokenize([question.text])[0])
+    known = question.words
     for start, end in _spans(question.kind, question.target, sentence):
         words = tokenize([sentence[start:end]])[0]
         if words and not set(words) <= known:

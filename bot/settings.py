@@ -91,7 +91,7 @@ class ReaderSettings(Section):
         0.3, ge=0, description="Weight of the rare question terms a sentence itself holds."
     )
     context_weight: float = Field(
-        0.3, ge=0, description="Weight of those terms in its paragraph, heading and title."
+        0.3, ge=0, description="Weight of those terms in its paragraph."
     )
     kind_weight: float = Field(
         0.15, ge=0, description="Bonus when it holds the kind of phrase asked for."
