@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -38,6 +38,10 @@ MIN_WORDS = 4
 FULL_PASSAGES = 2
 SENTENCES_PER_OTHER_PASSAGE = 3
 POINT_WORDS = 20
+# The best article's passages in the retrieved list hold its answer less often than the
+# article does (one passage per article comes first): its other sentences that hold at
+# least this share of the question's rare terms are read too.
+WHOLE_ARTICLE_MIN_SUPPORT = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0
     score: float = 0.0
+    section: float = 0.0  # how close its section heading is to the question
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,28 @@ def candidates(
     return found
 
 
+def from_best_article(
+    retrieved: list[Retrieved], articles: dict[str, Article], found: list[Candidate],
+    support: Callable[[str], float],
+) -> list[Candidate]:
+    """The best article's sentences outside its retrieved passages that hold at least
+    WHOLE_ARTICLE_MIN_SUPPORT of the question's terms, weighted by rarity."""
+    if not retrieved or retrieved[0].passage.article_id not in articles:
+        return []
+    article = articles[retrieved[0].passage.article_id]
+    seen = {c.start for c in found if c.article_id == article.id}
+    headings = set(article.headings)
+    extra = []
+    for start, end in sentence_spans(article.text):
+        sentence = article.text[start:end]
+        if (start in seen or (start, end) in headings or len(sentence.split()) < MIN_WORDS
+                or is_instruction_like(sentence)):
+            continue
+        if support(sentence) >= WHOLE_ARTICLE_MIN_SUPPORT:
+            extra.append(Candidate(article.id, start, end, article.heading_before(start), 0))
+    return extra
+
+
 def score_candidates(
     question: Question,
     found: list[Candidate],
@@ -152,7 +179,7 @@ def score_candidates(
         scored.append(
             Candidate(
                 candidate.article_id, candidate.start, candidate.end, candidate.heading,
-                candidate.passage_rank, dense, lexical, score,
+                candidate.passage_rank, dense, lexical, score, section,
             )
         )
     return _propagate(scored, articles), sentence_vectors
@@ -172,16 +199,23 @@ def _propagate(scored: list[Candidate], articles: dict[str, Article]) -> list[Ca
     return out
 
 
-def choose(scored: list[Candidate], vectors: np.ndarray, max_quotes: int) -> list[Candidate]:
-    """The best sentences, near-duplicates dropped, weak tails cut."""
+def choose(scored: list[Candidate], vectors: np.ndarray, max_quotes: int,
+           topic: Sequence[float] | None = None) -> list[Candidate]:
+    """The best sentences, near-duplicates dropped, weak tails cut: those well below the
+    best score (and, when `topic` scores are given, well below the best of those too)."""
     order = sorted(range(len(scored)), key=lambda i: scored[i].score, reverse=True)
     if not order:
         return []
     best = scored[order[0]].score
+    best_topic = max(topic) if topic else 0.0
     picked: list[int] = []
     for i in order:
-        if len(picked) >= max_quotes or scored[i].score < best * KEEP_RATIO:
+        if len(picked) >= max_quotes:
             break
+        if scored[i].score < best * KEEP_RATIO and (
+            topic is None or topic[i] < best_topic * KEEP_RATIO
+        ):
+            continue
         if any(float(vectors[i] @ vectors[j]) > DUPLICATE_SIMILARITY for j in picked):
             continue
         picked.append(i)
@@ -223,16 +257,18 @@ def extract(
     from the retrieved passages, and let the reader judge whether any of them answers it."""
     terms = set(question.words) | set(tokenize([context])[0])
     found = candidates(retrieved, articles, terms)
+    found += from_best_article(retrieved, articles, found, reader.supports(question))
     if not found:
         return Extract([], Judgement(False, 0.0, 0.0))
     scored, vectors = score_candidates(question, found, articles, embedder, context, follows)
     readings = reader.read(
         question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles
     )
-    chosen = choose(scored, vectors, 2 * max_quotes)
-    best = max(range(len(readings)), key=lambda i: readings[i].score)
-    if scored[best] not in chosen:  # the best answering sentence is always quoted
-        chosen = [scored[best], *chosen[: 2 * max_quotes - 1]]
+    # Quotes are taken in order of how well they answer (the reader's score), not by topic
+    # alone; a sentence close to the question's topic is not cut as weak (the items of a
+    # list after "the partnership faces obstacles.").
+    answering = [replace(c, score=r.score) for c, r in zip(scored, readings, strict=True)]
+    chosen = choose(answering, vectors, 2 * max_quotes, [c.score for c in scored])
     citations: list[Citation] = []
     points: list[str] = []
     asked_phrase = None

@@ -65,11 +65,19 @@ class Reader:
         self.settings = settings
         self.rarity = rarity
 
+    def supports(self, question: Question) -> Callable[[str], float]:
+        """The share of the question's terms, weighted by rarity, that a text holds."""
+        weights, total = self._term_weights(question)
+        return lambda text: _share(weights, total, set(tokenize([text])[0]))
+
+    def _term_weights(self, question: Question) -> tuple[dict[str, float], float]:
+        weights = {t: w for t, w in self.rarity(question.terms).items() if w > 0}
+        return weights, sum(weights.values())
+
     def read(self, question: Question, sentences: Sequence[Sentence],
              articles: dict[str, Article]) -> list[Reading]:
         """A Reading per sentence, in the order given."""
-        weights = {t: w for t, w in self.rarity(question.terms).items() if w > 0}
-        total = sum(weights.values())
+        weights, total = self._term_weights(question)
         # Sentences of one paragraph share it: tokenized once each.
         paragraphs: dict[str, set[str]] = {}
         readings = []

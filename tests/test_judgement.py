@@ -90,8 +90,6 @@ def test_a_follow_up_stays_with_the_articles_of_the_previous_answer(
     assert INVESTORS in follow_up.citations[0].quote
 
 
-@pytest.mark.xfail(strict=True, reason="open: the follow-up stays with the Saget article but "
-                   "its quotes miss the sentence naming the hotel")
 def test_where_did_he_die_follows_the_man_the_answer_was_about(
     many: Path, embedder: SentenceEmbeddings
 ) -> None:
@@ -113,8 +111,6 @@ def test_a_new_question_is_not_forced_into_the_old_topic(
     assert "diet" in answer.citations[0].article.title.lower()
 
 
-@pytest.mark.xfail(strict=True, reason="open: retrieval hands the answer one passage of the "
-                   "diet article, and it is not the one naming the Mediterranean diet")
 def test_the_answer_line_states_the_answer(many: Path, embedder: SentenceEmbeddings) -> None:
     answer = _dossier(many, embedder).answerer.ask("Which diet was named the best diet for 2022?")
     assert answer.answered
