@@ -80,6 +80,9 @@ def test_small_talk_is_only_small_talk(message: str, kind: str | None) -> None:
     ("Which minerals are the countries cooperating on?",
      "Mexico and Canada are preparing to deepen cooperation on critical minerals.", None),
     ("How many people died?", "Nobody has said anything yet.", None),
+    ("How much will Twitter charge?", "Musk first planned to charge $4.99 a month.", "$4.99"),
+    ("How many residents live there?", "The city of 150,000 residents has no water.",
+     "150,000 residents"),
 ])
 def test_the_asked_for_phrase(question: str, sentence: str, phrase: str | None) -> None:
     span = asked_for(analyse(question), sentence)
