@@ -23,7 +23,7 @@ from bot.models import Answer, ArticleRef, FollowUp, Mode
 from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
 from bot.question import Question, SmallTalk, analyse
 from bot.reader import Reader
-from bot.retrieval import HybridRetriever, Retrieved
+from bot.retrieval import HybridRetriever, Retrieved, by_article_in_turn
 from bot.settings import AnswerSettings, ReaderSettings
 from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
@@ -138,8 +138,9 @@ class Answerer:
         every = inside.dense_depth + inside.keyword_depth
         found = inside.retrieve(f"{question.text}\n{follow_up.question}", every,
                                 as_of=as_of, prefer=previous)
-        kept = sorted((r for r in found if r.passage.article_id in previous),
-                      key=lambda r: r.fused, reverse=True)[:wanted]
+        kept = by_article_in_turn(
+            sorted((r for r in found if r.passage.article_id in previous),
+                   key=lambda r: r.fused, reverse=True))[:wanted]
         if kept:
             ranked = [replace(r, rank=rank) for rank, r in enumerate(kept)]
             yield ranked, follow_up.question, True

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -17,6 +17,8 @@ from bot.settings import RetrievalSettings
 from bot.timeliness import Timeliness, today
 from index.embeddings import SentenceEmbeddings
 from index.store import PassageHit, PassageStore, StoredPassage
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,18 @@ class HybridRetriever(BaseRetriever):
         return [_as_document(r) for r in self.retrieve(query)]
 
 
+def by_article_in_turn(results: list[Retrieved]) -> list[Retrieved]:
+    """Results (best first) reordered as the retriever orders passages: each article's
+    best, in the order of the articles' best, then each one's second best, and so on."""
+    by_article: dict[str, list[Retrieved]] = defaultdict(list)
+    for r in results:
+        by_article[r.passage.article_id].append(r)
+    return _interleaved(by_article, list(by_article), len(results))
+
+
 def _interleaved(
-    by_article: dict[str, list[str]], articles: list[str], per_article: int
-) -> list[str]:
+    by_article: Mapping[str, list[T]], articles: list[str], per_article: int
+) -> list[T]:
     """Passage ids: each ranked article's best, then each one's second best, ..."""
     return [
         by_article[article_id][turn]
