@@ -111,12 +111,15 @@ class Reader:
         """Whether some sentence answers: one that has the question's rare terms near it
         (min_context: an on-topic passage without the answer lacks them), stands in an
         article from the time the question names ("this week": not a story from March),
-        and scores at least min_score (follow_up_min_score for a follow-up read in the
-        previous answer's articles: already on its subject, its words are few)."""
+        holds the phrase asked for when the question's kind needs one (a number for "how
+        many"), and scores at least min_score (follow_up_min_score for a follow-up read in
+        the previous answer's articles: already on its subject, its words are few)."""
+        needs_phrase = question.kind in self.settings.phrase_required_for
         eligible = [
             r for r in readings
             if r.context >= self.settings.min_context
             and _in_window(question, articles[r.sentence.article_id], as_of)
+            and (r.asked is not None or not needs_phrase)
         ]
         best = max((r.score for r in eligible), default=0.0)
         context = max((r.context for r in readings), default=0.0)

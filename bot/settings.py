@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import SettingsError
+from bot.question import AnswerKind
 
 # config/default.toml, reached through a link inside the package so that an installed copy
 # (which has no config/ folder) carries the same file as package data.
@@ -105,6 +106,10 @@ class ReaderSettings(Section):
     min_context: float = Field(
         0.35, ge=0, le=1,
         description="Share of the question's rare terms that must stand near some sentence.",
+    )
+    phrase_required_for: list[AnswerKind] = Field(
+        ["person", "time", "quantity"],
+        description="Kinds of question only a sentence holding the asked-for phrase answers.",
     )
 
 
