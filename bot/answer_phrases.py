@@ -73,7 +73,12 @@ def _spans(kind: AnswerKind, target: str | None, sentence: str) -> list[tuple[in
     if kind == "time":
         return [m.span() for m in _TIME.finditer(sentence)]
     if kind == "quantity":
-        return [m.span() for m in _QUANTITY.finditer(sentence) if _has_number(m.group(0))]
+        spans = [m.span() for m in _QUANTITY.finditer(sentence)
+                 if _has_number(m.group(0)) and not _in_name(sentence, m.start())]
+        if target:  # "how many moons": "five moons" before "Voyager 2"
+            counted = re.compile(r"\b" + re.escape(_stem(target)), re.IGNORECASE)
+            spans.sort(key=lambda span: counted.search(sentence[span[0] : span[1]]) is None)
+        return spans
     if kind in ("person", "named", "place"):
         names = [_trimmed(sentence, *m.span()) for m in _NAME.finditer(sentence)
                  if _is_name(sentence, *m.span())]
@@ -96,6 +101,17 @@ def _trimmed(sentence: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _stem(noun: str) -> str:
+    """A plural's stem, enough to match the singular too ("moons" -> "moon")."""
+    return noun[:-1] if noun.endswith("s") and len(noun) > 3 else noun
+
+
+def _in_name(sentence: str, start: int) -> bool:
+    """Whether a number belongs to the name before it ("Voyager 2", "Artemis 1")."""
+    before = re.search(r"\b([A-Z][\w-]*)\s+$", sentence[:start])
+    return before is not None and before.group(1) not in _NOT_NAMES
+
+
 def _has_number(text: str) -> bool:
     return any(ch.isdigit() for ch in text) or bool(re.search(_NUMBER_WORDS, text, re.I))
 
@@ -113,8 +129,7 @@ def _named_target(sentence: str, target: str, names: list[tuple[int, int]]
     """For "which diet…": a name right before the noun ("the Mediterranean diet") or right
     after it ("meal kit service Daily Harvest"). A name elsewhere in the sentence may be
     anything: better no phrase than a wrong one."""
-    noun = re.compile(re.escape(target[:-1] if target.endswith("s") else target) + r"\w*",
-                      re.IGNORECASE)
+    noun = re.compile(re.escape(_stem(target)) + r"\w*", re.IGNORECASE)
     spans = []
     for start, end in names:
         after = re.match(r"\s+", sentence[end:])

@@ -66,6 +66,7 @@ _NAMED_TARGET = re.compile(
     r"[a-z]+ed|[a-z]+s)\b",
     re.IGNORECASE,
 )
+_COUNTED = re.compile(r"\bhow many\s+(?:more\s+|new\s+)?([a-z-]+)", re.IGNORECASE)
 
 # Words that point back at something said before ("which of them…", "and where did he…").
 _BACK_REFERENCE = re.compile(
@@ -120,7 +121,9 @@ class Question:
     text: str  # as asked, trimmed
     asking: str  # the part that asks (the last asking sentence, lead-in words removed)
     kind: AnswerKind
-    target: str | None  # "which diet…" -> "diet": what a named answer must be
+    # The noun the answer must name or count: "which diet…" -> "diet", "how many moons…"
+    # -> "moons".
+    target: str | None
     window_days: int | None  # "this week" -> 8: the time window the question names
     small_talk: SmallTalk | None
     points_back: bool  # short, and refers to something said before
@@ -199,8 +202,13 @@ def _kind(asking: str) -> AnswerKind:
 
 
 def _target(asking: str) -> str | None:
-    """The noun a which/what question asks to be named ("which diet was…" -> "diet")."""
-    if _kind(asking) != "named":
+    """The noun a which/what question asks to be named ("which diet was…" -> "diet"), or
+    a how-many question to be counted ("how many moons…" -> "moons")."""
+    kind = _kind(asking)
+    if kind == "quantity":
+        counted = _COUNTED.search(asking)
+        return counted.group(1).lower() if counted else None
+    if kind != "named":
         return None  # also keeps _kind and _target from calling each other in a loop
     match = _NAMED_TARGET.search(asking)
     if match is None:
