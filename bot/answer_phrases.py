@@ -23,13 +23,14 @@ _NUMBER_WORDS = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|"
     r"thousands?|millions?|billions?|half|a third|a quarter)"
 )
-# The word after a number is its unit ("150,000 residents"), unless it is a small word
-# ("$4.99 a month": the phrase is "$4.99").
+# The word after a number is its unit ("150,000 residents", "20 GB"), unless it is a small
+# word ("$4.99 a month": the phrase is "$4.99") or a name ("150,000 Jackson residents").
 _UNIT = r"(?!(?:a|an|the|and|or|of|to|in|on|at|by|for|from|with|as|is|was|were|are)\b)"
 _QUANTITY = re.compile(
     r"(?:[$€£¥]\s?)?\b\d[\d,.]*(?:\s?(?:%|percent|per cent|million|billion|trillion|"
-    r"thousand|hundred|" + _UNIT + r"[a-zA-Z]+))?|\b" + _NUMBER_WORDS + r"(?:\s+(?:percent|"
-    r"million|billion|thousand|hundred|" + _UNIT + r"[a-z]+))?\b"
+    r"thousand|hundred|" + _UNIT + r"(?:[a-z]+|[A-Z]{1,3}\b)))?"
+    r"|\b" + _NUMBER_WORDS + r"(?:\s+(?:percent|million|billion|thousand|hundred|"
+    + _UNIT + r"[a-z]+))?\b"
 )
 # A run of capitalised words, with the small words names contain ("Bank of England").
 _NAME = re.compile(
