@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
@@ -14,6 +12,8 @@ from typing import Any, Protocol
 
 import bm25s
 import Stemmer
+
+from index.atomic_folder import replace_folder
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +138,14 @@ class KeywordIndex:
 
     def save(self, folder: Path) -> None:
         """Write atomically: a crash mid-save leaves the previous index, never half of one."""
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".keyword-", dir=folder.parent))
-        if self._retriever is not None:
-            self._retriever.save(str(staging), show_progress=False)
-        meta: dict[str, Any] = {"generation": self.generation, "ids": self.ids}
-        (staging / _META).write_text(json.dumps(meta), encoding="utf-8")
-        backup = folder.with_name(folder.name + ".old")
-        if backup.exists():
-            shutil.rmtree(backup)
-        if folder.exists():
-            folder.rename(backup)
-        staging.rename(folder)
-        shutil.rmtree(backup, ignore_errors=True)
+
+        def write(staging: Path) -> None:
+            if self._retriever is not None:
+                self._retriever.save(str(staging), show_progress=False)
+            meta: dict[str, Any] = {"generation": self.generation, "ids": self.ids}
+            (staging / _META).write_text(json.dumps(meta), encoding="utf-8")
+
+        replace_folder(folder, write)
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
