@@ -11,11 +11,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from chromadb.errors import NotFoundError
 
+from index.article_vectors import ArticleVectors
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.keyword import ARTICLE_BM25, KeywordIndex, KeywordSearch, article_text
@@ -29,9 +30,18 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
+_ARTICLE_VECTORS_SUFFIX = "-article-vectors"
 # Articles kept in memory between reads (answers quote from the articles their passages
 # were cut from, and popular questions come back to the same ones).
 _ARTICLE_CACHE = 512
+
+
+class _GenerationTagged(Protocol):
+    generation: str
+
+
+# What the store derives from Chroma and keeps beside it: keyword indexes, article vectors.
+_Derived = TypeVar("_Derived", bound=_GenerationTagged)
 
 
 @dataclass(frozen=True)
@@ -147,12 +157,14 @@ class PassageStore:
         self.model_name = model_name
         self.keyword_dir = keyword_dir / name
         self.article_keyword_dir = keyword_dir / (name + _ARTICLES_SUFFIX)
+        self.article_vectors_dir = keyword_dir / (name + _ARTICLE_VECTORS_SUFFIX)
         self._keyword: KeywordIndex | None = None
         # Valid for one generation of the store: any write empties it.
         self._article_cache: OrderedDict[str, Article] = OrderedDict()
         self._article_cache_generation = ""
         self._article_cache_lock = threading.Lock()
         self._article_keyword: KeywordIndex | None = None
+        self._article_vectors: ArticleVectors | None = None
         self._open_collections()
 
     def _open_collections(self) -> None:
@@ -213,6 +225,7 @@ class PassageStore:
                 log.debug("collection %s was not there", collection)
         self._keyword = None
         self._article_keyword = None
+        self._article_vectors = None
         self._open_collections()
 
     @property
@@ -239,6 +252,7 @@ class PassageStore:
         self._write_metadata(generation=generation)
         self._keyword = self._rebuild_keyword(generation)
         self._article_keyword = self._rebuild_article_keyword(generation)
+        self._article_vectors = self._rebuild_article_vectors(generation)
         return self._keyword
 
     @contextlib.contextmanager
@@ -497,6 +511,13 @@ class PassageStore:
         return self.article_keyword_index().search(query, depth)
 
     @reachable
+    def article_dense_search(self, vector: Sequence[float], depth: int
+                             ) -> list[tuple[str, float]]:
+        """Article ids and cosine similarities of the whole articles (their passages'
+        mean direction) to `vector`, best first."""
+        return self.article_vector_index().search(vector, depth)
+
+    @reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
         if not ids:
             return {}
@@ -517,6 +538,19 @@ class PassageStore:
                 yield passage.id, passage.text
             offset += len(got["ids"])
 
+    def iter_passage_vectors(self, page: int = 5000) -> Iterator[tuple[str, Any]]:
+        """(article id, vector) of every passage, paged like `iter_passages`."""
+        offset = 0
+        while True:
+            got = self.passages.get(include=["embeddings", "metadatas"], limit=page,
+                                    offset=offset)
+            if not got["ids"]:
+                return
+            vectors = got["embeddings"] if got["embeddings"] is not None else []
+            for meta, vector in zip(got["metadatas"] or [], vectors, strict=True):
+                yield str((meta or {})["article_id"]), vector
+            offset += len(got["ids"])
+
     def iter_articles(self, page: int = 500) -> Iterator[tuple[str, str, str]]:
         """(id, title, text) of every article, paged like `iter_passages`."""
         offset = 0
@@ -534,7 +568,8 @@ class PassageStore:
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the store's current generation, rebuilt when stale."""
         self._keyword = self._current(
-            self._keyword, self.keyword_dir, self._rebuild_keyword, "keyword index"
+            self._keyword, self.keyword_dir, self._rebuild_keyword, "keyword index",
+            KeywordIndex.load,
         )
         return self._keyword
 
@@ -543,23 +578,33 @@ class PassageStore:
         """The whole-article keyword index for the current generation, rebuilt when stale."""
         self._article_keyword = self._current(
             self._article_keyword, self.article_keyword_dir, self._rebuild_article_keyword,
-            "article keyword index",
+            "article keyword index", KeywordIndex.load,
         )
         return self._article_keyword
 
+    @reachable
+    def article_vector_index(self) -> ArticleVectors:
+        """The articles' vectors for the current generation, rebuilt when stale."""
+        self._article_vectors = self._current(
+            self._article_vectors, self.article_vectors_dir, self._rebuild_article_vectors,
+            "article vectors", ArticleVectors.load,
+        )
+        return self._article_vectors
+
     def _current(
         self,
-        held: KeywordIndex | None,
+        held: _Derived | None,
         folder: Path,
-        rebuild: Callable[[str], KeywordIndex],
+        rebuild: Callable[[str], _Derived],
         name: str,
-    ) -> KeywordIndex:
+        load: Callable[[Path], _Derived | None],
+    ) -> _Derived:
         """`held` if it carries the store's generation, else the saved one if it does,
         else one rebuilt from the store."""
         generation = self.generation
         if held is not None and held.generation == generation:
             return held
-        loaded = KeywordIndex.load(folder)
+        loaded = load(folder)
         if loaded is not None and loaded.generation == generation:
             return loaded
         log.info("%s is stale: rebuilding it from the store", name)
@@ -578,6 +623,12 @@ class PassageStore:
         index = KeywordIndex.build_streamed(articles, generation, **ARTICLE_BM25)
         index.save(self.article_keyword_dir)
         return index
+
+    def _rebuild_article_vectors(self, generation: str) -> ArticleVectors:
+        # From the stored passage vectors: nothing is embedded again.
+        vectors = ArticleVectors.build(self.iter_passage_vectors(), generation)
+        vectors.save(self.article_vectors_dir)
+        return vectors
 
 
 class StoreWrite:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
+from index.article_vectors import ArticleVectors
 from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
 from index.keyword import KeywordIndex
@@ -78,6 +79,9 @@ def test_dense_and_keyword_search_find_the_right_article(
     # Whole articles are searched too, their titles included ("Weather" is only a title).
     assert [aid for aid, _ in store.article_keyword_search("weather", 3)] == ["weather"]
     assert store.article_keyword_search("refining plants", 3)[0][0] == "lithium"
+    # And by their vectors: each article's passages' mean direction.
+    found = store.article_dense_search(fake_embedder.embed_query("storms rain flood"), 3)
+    assert [aid for aid, _ in found] == ["weather", "lithium"]
 
 
 def test_opening_with_another_model_is_refused_unless_rebuilt(
@@ -117,6 +121,10 @@ def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
     assert KeywordIndex.load(store.article_keyword_dir).generation != reopened.generation
     assert reopened.article_keyword_index().generation == reopened.generation
     assert reopened.article_keyword_search("flood", 3)[0][0] == "weather"
+    # So are the article vectors.
+    assert ArticleVectors.load(store.article_vectors_dir).generation != reopened.generation
+    assert set(reopened.article_vector_index().ids) == {"lithium", "weather"}
+    assert reopened.article_vector_index().generation == reopened.generation
 
 
 def test_a_damaged_keyword_index_is_rebuilt_and_said_so_in_the_log(
