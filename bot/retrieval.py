@@ -38,11 +38,11 @@ class HybridRetriever(BaseRetriever):
     incomparable score scales). Articles are then ranked by their best passage plus
     `article_support` times the next two, so an article that matches in several places
     beats a stray sentence elsewhere; that order is fused again by reciprocal rank with
-    BM25 over whole articles (`article_keyword_weight`), and weighed by the articles'
-    dates (`Timeliness`). The result takes the best passage of each article in that
-    order first, then the second best, and so on (at most `per_article` each): the top
-    passages cover as many of the best articles as they can, and one long article cannot
-    crowd out the others.
+    BM25 over whole articles (`article_keyword_weight`) and with the whole articles'
+    vectors (`article_dense_weight`), and weighed by the articles' dates (`Timeliness`).
+    The result takes the best passage of each article in that order first, then the
+    second best, and so on (at most `per_article` each): the top passages cover as many
+    of the best articles as they can, and one long article cannot crowd out the others.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -55,7 +55,8 @@ class HybridRetriever(BaseRetriever):
     rrf_k: int = 60
     per_article: int = 3
     article_support: float = 0.3
-    article_keyword_weight: float = 1.5
+    article_keyword_weight: float = 2.0
+    article_dense_weight: float = 1.0
     timeliness: Timeliness = Timeliness()
     follow_up_boost: float = 2.0
 
@@ -73,6 +74,7 @@ class HybridRetriever(BaseRetriever):
             per_article=settings.per_article,
             article_support=settings.article_support,
             article_keyword_weight=settings.article_keyword_weight,
+            article_dense_weight=settings.article_dense_weight,
             follow_up_boost=settings.follow_up_boost,
             timeliness=Timeliness(
                 recency_weight=settings.recency_weight,
@@ -111,7 +113,7 @@ class HybridRetriever(BaseRetriever):
         for article_id in by_article:
             if article_id in prefer:
                 weights[article_id] = weights.get(article_id, 1.0) * (1.0 + self.follow_up_boost)
-        articles = self._ranked_articles(query, by_article, fused, weights)
+        articles = self._ranked_articles(query, vector, by_article, fused, weights)
 
         kept = _interleaved(by_article, articles, self.per_article)[:k]
         passages = self.store.get_passages(kept)
@@ -161,6 +163,7 @@ class HybridRetriever(BaseRetriever):
     def _ranked_articles(
         self,
         query: str,
+        vector: list[float],
         by_article: dict[str, list[str]],
         fused: dict[str, float],
         weights: dict[str, float],
@@ -168,12 +171,13 @@ class HybridRetriever(BaseRetriever):
         """Candidate articles, best first (`weights`: dates and follow-up preference).
 
         An article scores its best passage plus `article_support` times the next two.
-        With `article_keyword_weight`, that order is fused by reciprocal rank with BM25
-        over whole articles (title weighted): a story whose words are spread over the
-        article, or stand in its title, is not lost because no single passage holds
-        them. Dates and a follow-up's preference multiply the final score; they weigh
-        every passage of an article alike, so applying them here is the same as applying
-        them to each passage.
+        That order is fused by reciprocal rank with two searches over whole articles:
+        BM25 (title weighted, `article_keyword_weight`) and the question's cosine to each
+        article's mean passage vector (`article_dense_weight`). A story whose words or
+        meaning are spread over the article, or stand in its title, is not lost because
+        no single passage holds them. Dates and a follow-up's preference multiply the
+        final score; they weigh every passage of an article alike, so applying them here
+        is the same as applying them to each passage.
         """
 
         def passage_support(article_id: str) -> float:
@@ -181,14 +185,22 @@ class HybridRetriever(BaseRetriever):
             return best + self.article_support * sum(others[:2])
 
         score = {article_id: passage_support(article_id) for article_id in by_article}
-        if self.article_keyword_weight > 0:
+        whole_articles = [
+            (self.article_keyword_weight,
+             lambda: self.store.article_keyword_search(query, self.keyword_depth)),
+            (self.article_dense_weight,
+             lambda: self.store.article_dense_search(vector, self.dense_depth)),
+        ]
+        if any(weight > 0 for weight, _ in whole_articles):
             by_passages = sorted(score, key=score.__getitem__, reverse=True)
             score = {a: 1.0 / (self.rrf_k + rank + 1) for rank, a in enumerate(by_passages)}
-            ranked = self.store.article_keyword_search(query, self.keyword_depth)
+        for weight, search in whole_articles:
+            if weight <= 0:
+                continue
             # Only articles with candidate passages: the answer needs passages to quote.
-            for rank, (article_id, _) in enumerate(ranked):
+            for rank, (article_id, _) in enumerate(search()):
                 if article_id in score:
-                    score[article_id] += self.article_keyword_weight / (self.rrf_k + rank + 1)
+                    score[article_id] += weight / (self.rrf_k + rank + 1)
         for article_id, weight in weights.items():
             if article_id in score:
                 score[article_id] *= weight

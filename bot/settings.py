@@ -66,9 +66,14 @@ class RetrievalSettings(Section):
         0.3, ge=0, description="Weight of an article's 2nd and 3rd best passages in its rank."
     )
     article_keyword_weight: float = Field(
-        1.5, ge=0,
+        2.0, ge=0,
         description="Weight of BM25 over whole articles (title weighted) in the article "
         "ranking, fused by reciprocal rank with the passages' order (0 = off).",
+    )
+    article_dense_weight: float = Field(
+        1.0, ge=0,
+        description="Weight of the question's cosine to whole articles (their passages' "
+        "mean vector) in the article ranking, fused like article_keyword_weight (0 = off).",
     )
     recency_weight: float = Field(
         0.5, ge=0, description="Bonus for an article published on the day asked (0 = off)."

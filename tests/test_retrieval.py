@@ -93,7 +93,8 @@ def test_top_passages_cover_several_articles_before_seconds_of_one(
         _article("copper-brief", "Copper prices rose, traders said."),
         _article("copper-chile", "Chile exports more copper than any other country."),
         per_article=3,
-        article_keyword_weight=0.0,  # passages alone: whole-article BM25 is tested below
+        # passages alone: the searches over whole articles are tested below
+        article_keyword_weight=0.0, article_dense_weight=0.0,
         timeliness=Timeliness(0.0, 30.0, 0.0),
     )
     got = retriever.retrieve("Why did copper prices rise?", k=10)
@@ -134,7 +135,8 @@ def test_a_question_costs_one_search_and_two_reads_of_chroma_whatever_the_depth(
         *(_article(f"strike-{n}", f"{STRIKE} Day {n} of the strike.", f"2022-06-{n:02}")
           for n in range(1, 21)),
         dense_depth=50, keyword_depth=50,
-        article_keyword_weight=0.0,  # twenty same-worded articles: only their dates differ
+        # twenty same-worded articles: only their dates differ
+        article_keyword_weight=0.0, article_dense_weight=0.0,
     )
     retriever.retrieve("Why did the lithium mine close?")  # the keyword indexes are loaded
     reads: list[str] = []
@@ -194,5 +196,10 @@ def test_an_article_about_the_question_beats_a_stray_passage_that_shares_its_wor
         ranked = retriever.model_copy(update=options).retrieve(question, k=3)
         return ranked[0].passage.article_id
 
-    assert first(article_keyword_weight=0.0) == "club-season"  # its one passage matches best
+    passages_alone = {"article_keyword_weight": 0.0, "article_dense_weight": 0.0}
+    assert first(**passages_alone) == "club-season"  # its one passage matches best
     assert first() == "peru-vote"  # the whole article, and its title, are about it
+    # Each search over whole articles finds it alone: its words, and its meaning (the
+    # mean of its passages' vectors), are spread over its paragraphs.
+    assert first(article_dense_weight=0.0) == "peru-vote"
+    assert first(article_keyword_weight=0.0) == "peru-vote"
