@@ -12,7 +12,7 @@ Usage: python -m bench.levers --data-dir DIR [--questions Q.jsonl]
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.benchlib import index_arguments, markdown_table, report, timed_ms
@@ -38,24 +38,36 @@ def variants(base: HybridRetriever) -> dict[str, HybridRetriever]:
 
     return {
         "dates ignored: passages only (RRF k=60, articles interleaved)": undated(
-            article_support=0.0, article_keyword_weight=0.0
+            article_support=0.0, article_keyword_weight=0.0, article_dense_weight=0.0
         ),
-        "dates ignored: + article support 0.3 (before)": undated(article_keyword_weight=0.0),
-        "dates ignored: + whole-article BM25 1.5 (shipped)": undated(),
-        "dates ignored: shipped, whole-article BM25 0.5": undated(article_keyword_weight=0.5),
-        "dates ignored: shipped, whole-article BM25 1.0": undated(article_keyword_weight=1.0),
-        "dates ignored: shipped, whole-article BM25 2.0": undated(article_keyword_weight=2.0),
+        "dates ignored: + article support 0.3": undated(
+            article_keyword_weight=0.0, article_dense_weight=0.0
+        ),
+        "dates ignored: + whole-article BM25 1.5 (before)": undated(
+            article_keyword_weight=1.5, article_dense_weight=0.0
+        ),
+        "dates ignored: + whole-article BM25 2.0": undated(article_dense_weight=0.0),
+        "dates ignored: + article vectors 1.0 (shipped)": undated(),
+        "dates ignored: shipped, article vectors 0.5": undated(article_dense_weight=0.5),
+        "dates ignored: shipped, article vectors 1.5": undated(article_dense_weight=1.5),
+        "dates ignored: shipped, whole-article BM25 1.5": undated(article_keyword_weight=1.5),
+        "dates ignored: shipped, whole-article BM25 2.5": undated(article_keyword_weight=2.5),
         "dates ignored: shipped, article support 0": undated(article_support=0.0),
         "dates ignored: shipped, rrf_k=20": undated(rrf_k=20),
         "dates ignored: shipped, depths 100": undated(dense_depth=100, keyword_depth=100),
-        "dates used: passages only, article support 0.3": with_(article_keyword_weight=0.0),
+        "dates used: passages only, article support 0.3": with_(
+            article_keyword_weight=0.0, article_dense_weight=0.0
+        ),
+        "dates used: whole-article BM25 1.5 (before)": with_(
+            article_keyword_weight=1.5, article_dense_weight=0.0
+        ),
+        "dates used: shipped, article vectors 0": with_(article_dense_weight=0.0),
         "dates used: time phrases without recency": with_(
             timeliness=Timeliness(0.0, on.half_life_days, on.phrase_boost)
         ),
         "dates used: recency without time phrases": with_(
             timeliness=Timeliness(on.recency_weight, on.half_life_days, 0.0)
         ),
-        "dates used: shipped, whole-article BM25 1.0": with_(article_keyword_weight=1.0),
         "dates used: shipped, article support 0": with_(article_support=0.0),
         "dates used: shipped, recency 1.0": with_(
             timeliness=Timeliness(1.0, on.half_life_days, on.phrase_boost)
@@ -90,15 +102,20 @@ def measure(retriever: HybridRetriever, questions: Sequence[dict[str, Any]]) -> 
 
 
 def search_costs(dossier: Dossier, questions: Sequence[str]) -> list[dict[str, Any]]:
-    """Each keyword search alone, alternated question by question so load hits both alike."""
+    """Each search over a whole index alone, alternated question by question so load hits
+    them alike."""
     store = dossier.store
-    searches = {"BM25 over passages": store.keyword_search,
-                "BM25 over whole articles": store.article_keyword_search}
+    vectors = dossier.embedder.encode_cached(list(questions))
+    searches: dict[str, Callable[[int], object]] = {
+        "BM25 over passages": lambda n: store.keyword_search(questions[n], 50),
+        "BM25 over whole articles": lambda n: store.article_keyword_search(questions[n], 50),
+        "article vectors": lambda n: store.article_dense_search(vectors[n], 50),
+    }
     ms: dict[str, list[float]] = {name: [] for name in searches}
-    for question in questions:
+    for n in range(len(questions)):
         for name, search in searches.items():
             started = time.perf_counter()
-            search(question, 50)
+            search(n)
             ms[name].append((time.perf_counter() - started) * 1000)
     return [{"search": name, **timed_ms(values)} for name, values in ms.items()]
 

@@ -1,4 +1,4 @@
-"""Ranking levers that are not settings, on one built index, with the question dates ignored.
+"""Ranking levers that are not settings, on one built index, mostly with the question dates ignored.
 
 BM25 parameters, fields and stemming, pseudo-relevance feedback (RM3-style), score fusion
 against reciprocal rank, what the whole-article index reads, query-side removal of time
@@ -7,6 +7,10 @@ ranking over the passages, vectors and articles read from the index (exact cosin
 of Chroma's HNSW, no re-ingest); its first rows are the product's settings, so they can be
 checked against `python -m bench.levers` on the same index. Every row is scored on the
 whole dev set and on its two halves (even and odd lines).
+
+Article levers: how an article's passages add up, one fusion of article-level lists,
+the titles' vectors, and each article's mean passage vector ("article vectors", shipped).
+Rows marked "dates used" weigh dates as the product does, each question asked on its day.
 
 Usage: python -m bench.ranking_levers --data-dir DIR [--questions Q.jsonl]
 """
@@ -29,6 +33,7 @@ from bench.levers import scores
 from bot.evaluate import first_gold_rank, load_questions
 from bot.factory import Dossier
 from bot.settings import load_settings
+from bot.timeliness import parse_day, today
 from index.keyword import ARTICLE_BM25, article_text
 
 K = 10
@@ -109,6 +114,17 @@ def best(values: np.ndarray, depth: int) -> list[int]:
     return [int(r) for r in rows[np.argsort(-values[rows])] if values[r] > 0]
 
 
+def aggregate(v: Variant, passages: list[float]) -> float:
+    """An article's score from its candidate passages' fused scores, best first."""
+    if v.aggregate == "max":
+        return passages[0]
+    if v.aggregate == "max + half the next":
+        return passages[0] + 0.5 * sum(passages[1:2])
+    if v.aggregate == "soft count":
+        return sum(value * 0.5**n for n, value in enumerate(passages))
+    return passages[0] + v.support * sum(passages[1:3])
+
+
 @dataclass(frozen=True)
 class Variant:
     """One way of ranking; the defaults are the shipped settings with dates ignored."""
@@ -120,12 +136,23 @@ class Variant:
     dense_share: float = 0.5
     passage_index: str = "text"  # or "titled" (title and heading first), "unstemmed"
     passage_bm25: tuple[tuple[str, float], ...] = ()
-    article_weight: float = 1.5
+    article_weight: float = 2.0
     article_index: str = "title x3"  # or "text", "title x1", "title x5", "title only"
     article_bm25: tuple[tuple[str, float], ...] = tuple(ARTICLE_BM25.items())
     article_rm3: tuple[int, int, float] | None = None
     query: str = "as asked"  # or "no time phrases", "no time phrases or question words"
     query_both_sides: bool = False
+    # How an article's candidate passages add up: "support" (best + `support` x next two),
+    # "max", "max + half the next", "soft count" (every passage, each half the one before).
+    aggregate: str = "support"
+    # "passages": fused passages make one article order, fused with the article BM25 one;
+    # "lists": the dense order, the passage-BM25 order and the article-BM25 order of
+    # articles fused once, by reciprocal rank (each side's best passage stands for it).
+    article_fusion: str = "passages"
+    title_dense_weight: float = 0.0  # an article order by the question's cosine to titles
+    # An article order by the question's cosine to each article's mean passage vector.
+    article_dense_weight: float = 1.0
+    dates: bool = False  # the product's date weighting, each question asked on its quiz day
 
 
 class Bench:
@@ -145,6 +172,8 @@ class Bench:
         self.article_texts = {a: text for a, _, text in articles}
         self.questions = questions
         self.embedder = dossier.embedder
+        self.timeliness = dossier.retriever.timeliness
+        self.published = store.published_dates(self.article_ids)
         self._cache: dict[Any, Any] = {}
 
     def cached(self, key: Any, build: Callable[[], Any]) -> Any:
@@ -213,16 +242,49 @@ class Bench:
         by_article: dict[str, list[float]] = defaultdict(list)
         for row, value in sorted(fused.items(), key=lambda item: -item[1]):
             by_article[self.article_of[row]].append(value)
-        score = {a: s[0] + v.support * sum(s[1:3]) for a, s in by_article.items()}
-        if v.article_weight > 0:
+        score = {a: aggregate(v, s) for a, s in by_article.items()}
+        if v.article_fusion == "lists":
+            score = dict.fromkeys(score, 0.0)
+            for rows in (dense_rows, keyword_rows):
+                for rank, a in enumerate(dict.fromkeys(self.article_of[r] for r in rows)):
+                    score[a] += 1.0 / (v.rrf_k + rank + 1)
+        elif v.article_weight > 0:
             order = sorted(score, key=score.__getitem__, reverse=True)
             score = {a: 1.0 / (v.rrf_k + rank + 1) for rank, a in enumerate(order)}
+        if v.title_dense_weight > 0:
+            titles = self.title_vectors() @ vectors[n]
+            for rank, row in enumerate(best(titles, v.depth)):
+                if self.article_ids[row] in score:
+                    score[self.article_ids[row]] += v.title_dense_weight / (v.rrf_k + rank + 1)
+        if v.article_dense_weight > 0:
+            for rank, row in enumerate(best(self.centroids() @ vectors[n], v.depth)):
+                if self.article_ids[row] in score:
+                    score[self.article_ids[row]] += v.article_dense_weight / (v.rrf_k + rank + 1)
+        if v.article_weight > 0:
             index = self.article_bm25(v)
             values = rm3(index, text, *v.article_rm3) if v.article_rm3 else index.scores(text)
             for rank, row in enumerate(best(values, v.depth)):
                 if self.article_ids[row] in score:
                     score[self.article_ids[row]] += v.article_weight / (v.rrf_k + rank + 1)
+        if v.dates:
+            weights = self.timeliness.weights(
+                self.questions[n]["question"], {a: self.published[a] for a in score},
+                parse_day(self.questions[n].get("date")) or today())
+            score = {a: value * weights.get(a, 1.0) for a, value in score.items()}
         return sorted(score, key=score.__getitem__, reverse=True)
+
+    def title_vectors(self) -> np.ndarray:
+        return self.cached("titles", lambda: np.asarray(
+            self.embedder.encode([self.title[a] for a in self.article_ids])))
+
+    def centroids(self) -> np.ndarray:
+        """Each article's passage vectors averaged and normalised, in `article_ids` order."""
+        def build() -> np.ndarray:
+            row_of = {a: n for n, a in enumerate(self.article_ids)}
+            sums = np.zeros((len(self.article_ids), self.vectors.shape[1]), dtype=np.float32)
+            np.add.at(sums, [row_of[a] for a in self.article_of], self.vectors)
+            return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+        return self.cached("centroids", build)
 
     def measure(self, v: Variant) -> dict[str, Any]:
         vectors = self.query_vectors(v.query)
@@ -239,55 +301,71 @@ class Bench:
 
 
 def variants() -> dict[str, Variant]:
+    """The earlier rankings, then one lever at a time on the one shipped before (BM25 over
+    whole articles at 1.5), then on the shipped one (+ article vectors), dates ignored; the
+    article levers last with dates used too."""
     shipped = Variant()
-    before = replace(shipped, article_weight=0.0)
-    return {
-        "before: passages only (article support 0.3), as shipped until now": before,
-        "shipped: + whole-article BM25 (title x3, k1 1.5, b 0.9), weight 1.5": shipped,
-        "before, passage BM25 k1 1.2 b 0.75": replace(before, passage_bm25=(("k1", 1.2),)),
-        "before, passage BM25 k1 2.0 b 0.75": replace(before, passage_bm25=(("k1", 2.0),)),
-        "before, passage BM25 k1 1.5 b 0.9": replace(before, passage_bm25=(("b", 0.9),)),
-        "before, passage BM25 k1 0.9 b 0.4": replace(
-            before, passage_bm25=(("k1", 0.9), ("b", 0.4))),
-        "before, passage BM25 without stemming": replace(before, passage_index="unstemmed"),
-        "before, passage BM25 reads title and heading": replace(before, passage_index="titled"),
-        "before, convex fusion, dense 0.3": replace(before, fusion="convex", dense_share=0.3),
-        "before, convex fusion, dense 0.5": replace(before, fusion="convex", dense_share=0.5),
-        "before, convex fusion, dense 0.7": replace(before, fusion="convex", dense_share=0.7),
-        "before, dense query without time phrases": replace(before, query="no time phrases"),
-        "before, dense query without time phrases and question words": replace(
-            before, query="no time phrases or question words"),
-        "shipped, dense query without time phrases": replace(shipped, query="no time phrases"),
+    earlier = replace(shipped, article_weight=1.5, article_dense_weight=0.0)
+    before = replace(earlier, article_weight=0.0)
+    k1_2 = (("k1", 2.0), ("b", 0.9))
+    rows = {
+        "passages only (article support 0.3)": before,
+        "earlier: + whole-article BM25 (title x3, k1 1.5, b 0.9), weight 1.5": earlier,
+        "**shipped: whole-article BM25 2.0 + article vectors 1.0**": shipped,
+        "earlier, passage BM25 k1 1.2 b 0.75": replace(earlier, passage_bm25=(("k1", 1.2),)),
+        "earlier, passage BM25 k1 1.5 b 0.9": replace(earlier, passage_bm25=(("b", 0.9),)),
+        "earlier, passage BM25 without stemming": replace(earlier, passage_index="unstemmed"),
+        "earlier, passage BM25 reads title and heading": replace(earlier, passage_index="titled"),
+        "earlier, article index: text only": replace(earlier, article_index="text"),
+        "earlier, article index: title x1": replace(earlier, article_index="title x1"),
+        "earlier, article index: title x5": replace(earlier, article_index="title x5"),
+        "earlier, article BM25 k1 1.5 b 0.75": replace(
+            earlier, article_bm25=(("k1", 1.5), ("b", 0.75))),
+        "earlier, article BM25 k1 2.0 b 0.9": replace(earlier, article_bm25=k1_2),
+        "earlier, article RM3 (3 docs, 10 terms, 0.7 original)": replace(
+            earlier, article_rm3=(3, 10, 0.7)),
+        "earlier, convex fusion of passages, dense 0.3": replace(
+            earlier, fusion="convex", dense_share=0.3),
+        "earlier, convex fusion of passages, dense 0.5": replace(earlier, fusion="convex"),
+        "earlier, dense query without time phrases": replace(earlier, query="no time phrases"),
+        "earlier, both queries without time phrases": replace(
+            earlier, query="no time phrases", query_both_sides=True),
+        "earlier, dense query without time phrases and question words": replace(
+            earlier, query="no time phrases or question words"),
+        "earlier, article: best passage only": replace(earlier, aggregate="max"),
+        "earlier, article: best + half the next": replace(
+            earlier, aggregate="max + half the next"),
+        "earlier, article: soft count of all its passages": replace(
+            earlier, aggregate="soft count"),
+        "earlier, one fusion of article lists (dense, passage BM25, article BM25)": replace(
+            earlier, article_fusion="lists"),
+        "earlier, + titles' vectors 0.5": replace(earlier, title_dense_weight=0.5),
+        "earlier, candidate depth 30": replace(earlier, depth=30),
+        "earlier, candidate depth 100": replace(earlier, depth=100),
+        "earlier, + article vectors 0.5": replace(earlier, article_dense_weight=0.5),
+        "earlier, + article vectors 1.0": replace(earlier, article_dense_weight=1.0),
+        "earlier, whole-article BM25 2.0 (no article vectors)": replace(
+            earlier, article_weight=2.0),
+        "shipped, article vectors 0.5": replace(shipped, article_dense_weight=0.5),
+        "shipped, article vectors 1.5": replace(shipped, article_dense_weight=1.5),
+        "shipped, whole-article BM25 1.5": replace(shipped, article_weight=1.5),
+        "shipped, whole-article BM25 2.5": replace(shipped, article_weight=2.5),
+        "shipped, article BM25 k1 2.0 b 0.9": replace(shipped, article_bm25=k1_2),
+        "shipped, article index: title x5": replace(shipped, article_index="title x5"),
         "shipped, both queries without time phrases": replace(
             shipped, query="no time phrases", query_both_sides=True),
-        "shipped, dense query without time phrases and question words": replace(
-            shipped, query="no time phrases or question words"),
-        "shipped, article index: text only": replace(shipped, article_index="text"),
-        "shipped, article index: title x1": replace(shipped, article_index="title x1"),
-        "shipped, article index: title x5": replace(shipped, article_index="title x5"),
-        "shipped, article index: titles only": replace(shipped, article_index="title only"),
-        "shipped, article BM25 k1 1.5 b 0.75": replace(
-            shipped, article_bm25=(("k1", 1.5), ("b", 0.75))),
-        "shipped, article BM25 k1 1.2 b 0.5": replace(
-            shipped, article_bm25=(("k1", 1.2), ("b", 0.5))),
-        "shipped, article BM25 k1 2.0 b 0.9": replace(
-            shipped, article_bm25=(("k1", 2.0), ("b", 0.9))),
-        "shipped, article RM3 (5 docs, 10 terms, 0.6 original)": replace(
-            shipped, article_rm3=(5, 10, 0.6)),
-        "shipped, article RM3 (3 docs, 10 terms, 0.7 original)": replace(
-            shipped, article_rm3=(3, 10, 0.7)),
-        "shipped, article RM3 (10 docs, 20 terms, 0.5 original)": replace(
-            shipped, article_rm3=(10, 20, 0.5)),
-        "shipped, passage BM25 reads title and heading": replace(
-            shipped, passage_index="titled"),
-        "shipped, convex fusion of passages, dense 0.3": replace(
-            shipped, fusion="convex", dense_share=0.3),
-        "shipped, convex fusion of passages, dense 0.5": replace(shipped, fusion="convex"),
-        "shipped, convex fusion of passages, dense 0.7": replace(
-            shipped, fusion="convex", dense_share=0.7),
-        "shipped, rrf_k 20": replace(shipped, rrf_k=20),
         "shipped, article support 0": replace(shipped, support=0.0),
+        "shipped, rrf_k 20": replace(shipped, rrf_k=20),
     }
+    dated = {"passages only (article support 0.3)": before, "earlier": earlier,
+             "earlier, + article vectors 1.0": replace(earlier, article_dense_weight=1.0),
+             "earlier, whole-article BM25 2.0": replace(earlier, article_weight=2.0),
+             "**shipped**": shipped,
+             "shipped, article vectors 0.5": replace(shipped, article_dense_weight=0.5),
+             "shipped, article vectors 1.5": replace(shipped, article_dense_weight=1.5),
+             "shipped, whole-article BM25 2.5": replace(shipped, article_weight=2.5)}
+    rows.update({f"dates used: {name}": replace(v, dates=True) for name, v in dated.items()})
+    return rows
 
 
 def main() -> None:
@@ -297,7 +375,7 @@ def main() -> None:
     rows = [{"variant": name, **bench.measure(v)} for name, v in variants().items()]
     columns = ["variant", "hits@4", "hits@10", "mrr@10", "hits@4 even/odd",
                "hits@10 even/odd", "mrr@10 even/odd"]
-    report("ranking-levers", {"questions": len(questions), "dates": "ignored", "rows": rows},
+    report("ranking-levers", {"questions": len(questions), "rows": rows},
            markdown_table(rows, columns))
 
 
