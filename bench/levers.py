@@ -3,7 +3,8 @@
 Every variant is the product's own HybridRetriever with other settings (no re-ingest), so
 the figures are what `dossier eval` would give with those settings. The dev set is also
 scored in two halves (even and odd lines): a lever is kept only when it helps on both,
-since 84 questions carry about ±0.05 of noise.
+since 84 questions carry about ±0.05 of noise. Last, what each index kept beside Chroma
+(BM25 over passages, over whole articles, the article vectors) costs to search and to build.
 
 Usage: python -m bench.levers --data-dir DIR [--questions Q.jsonl]
 (DIR: an index of the realtimeqa articles, e.g. from `python -m bench.ingest_bench --keep DIR`).
@@ -21,6 +22,8 @@ from bot.factory import Dossier
 from bot.retrieval import HybridRetriever
 from bot.settings import load_settings
 from bot.timeliness import Timeliness, parse_day
+from index.article_vectors import ArticleVectors
+from index.keyword import ARTICLE_BM25, KeywordIndex, article_text
 
 K = 10
 NO_DATES = Timeliness(recency_weight=0.0, half_life_days=30.0, phrase_boost=0.0)
@@ -120,6 +123,27 @@ def search_costs(dossier: Dossier, questions: Sequence[str]) -> list[dict[str, A
     return [{"search": name, **timed_ms(values)} for name, values in ms.items()]
 
 
+def rebuild_costs(dossier: Dossier, repeats: int = 3) -> list[dict[str, Any]]:
+    """What each index kept beside Chroma costs to build from the store, as every ingest
+    that changed something does (built in memory here: the saved ones are left alone)."""
+    store = dossier.store
+    builds: dict[str, Callable[[], object]] = {
+        "BM25 over passages": lambda: KeywordIndex.build_streamed(store.iter_passages(), "x"),
+        "BM25 over whole articles": lambda: KeywordIndex.build_streamed(
+            ((a, article_text(title, text)) for a, title, text in store.iter_articles()),
+            "x", **ARTICLE_BM25),
+        "article vectors": lambda: ArticleVectors.build(store.iter_passage_vectors(), "x"),
+    }
+    ms: dict[str, list[float]] = {name: [] for name in builds}
+    for _ in range(repeats):
+        for name, build in builds.items():
+            started = time.perf_counter()
+            build()
+            ms[name].append((time.perf_counter() - started) * 1000)
+    return [{"index": name, "min_s": round(min(v) / 1000, 2), "max_s": round(max(v) / 1000, 2)}
+            for name, v in ms.items()]
+
+
 def main() -> None:
     args = index_arguments(__doc__)
     questions = [q for q in load_questions(args.questions) if q.get("gold_articles")]
@@ -130,10 +154,13 @@ def main() -> None:
     rows = [{"variant": name, **measure(retriever, questions)}
             for name, retriever in variants(dossier.retriever).items()]
     searches = search_costs(dossier, [q["question"] for q in questions])
+    builds = rebuild_costs(dossier)
     columns = ["variant", "hits@4", "hits@10", "mrr@10", "hits@4 even/odd", "hits@10 even/odd",
                "mrr@10 even/odd", "retrieve p50 ms"]
-    report("levers", {"questions": len(questions), "rows": rows, "searches": searches},
-           markdown_table(rows, columns) + "\n\n" + markdown_table(searches, list(searches[0])))
+    report("levers", {"questions": len(questions), "rows": rows, "searches": searches,
+                      "rebuilds": builds},
+           markdown_table(rows, columns) + "\n\n" + markdown_table(searches, list(searches[0]))
+           + "\n\n" + markdown_table(builds, list(builds[0])))
 
 
 if __name__ == "__main__":
