@@ -527,42 +527,25 @@ class PassageStore:
 
     def iter_passages(self, page: int = 5000) -> Iterator[tuple[str, str]]:
         """(id, text) of every passage, paged so a large corpus never loads at once."""
-        offset = 0
-        while True:
-            got = self.passages.get(include=["documents", "metadatas"], limit=page,
-                                    offset=offset)
-            if not got["ids"]:
-                return
+        for got in _pages(self.passages, ["documents", "metadatas"], page):
             rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
             for passage in self._with_texts([(*row, 0.0) for row in rows]):
                 yield passage.id, passage.text
-            offset += len(got["ids"])
 
     def iter_passage_vectors(self, page: int = 5000) -> Iterator[tuple[str, Any]]:
         """(article id, vector) of every passage, paged like `iter_passages`."""
-        offset = 0
-        while True:
-            got = self.passages.get(include=["embeddings", "metadatas"], limit=page,
-                                    offset=offset)
-            if not got["ids"]:
-                return
+        for got in _pages(self.passages, ["embeddings", "metadatas"], page):
             vectors = got["embeddings"] if got["embeddings"] is not None else []
             for meta, vector in zip(got["metadatas"] or [], vectors, strict=True):
                 yield str((meta or {})["article_id"]), vector
-            offset += len(got["ids"])
 
     def iter_articles(self, page: int = 500) -> Iterator[tuple[str, str, str]]:
         """(id, title, text) of every article, paged like `iter_passages`."""
-        offset = 0
-        while True:
-            got = self.articles.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            if not got["ids"]:
-                return
+        for got in _pages(self.articles, ["documents", "metadatas"], page):
             for article_id, doc, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             ):
                 yield article_id, str((meta or {}).get("title", "")), doc or ""
-            offset += len(got["ids"])
 
     @reachable
     def keyword_index(self) -> KeywordIndex:
@@ -654,6 +637,17 @@ class StoreWrite:
     def remove_articles(self, article_ids: Sequence[str]) -> None:
         self._begin()
         self.store.remove_articles(article_ids)
+
+
+def _pages(collection: Any, include: list[str], page: int) -> Iterator[Any]:
+    """A collection read `page` entries at a time (each a Chroma get result)."""
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=page, offset=offset)
+        if not got["ids"]:
+            return
+        yield got
+        offset += len(got["ids"])
 
 
 def _optional_str(value: Any) -> str | None:
