@@ -31,6 +31,7 @@ def main() -> None:
         # The ingest bench leaves its index for latency.py, which would otherwise rebuild it.
         step("ingest_bench.py", "--keep", str(index))
         step("levers.py", "--data-dir", str(index))
+        step("article_orders.py", "--data-dir", str(index))
         step("recipe.py")
         step("latency.py", "--data-dir", str(index))
         step("ask_precision.py", "--data-dir", str(index))
