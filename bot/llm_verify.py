@@ -18,6 +18,8 @@ from index.keyword import tokenize
 from index.models import Article
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+# How a whole sentence ends: its final mark, then any closing quote marks or brackets.
+_WHOLE_SENTENCE = re.compile(r"[.!?][\"'”’)\]]*$")
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
 # A token with a digit, or of capitals and dashes, is specific: it must come from a quote.
 _SPECIFIC = re.compile(r"\b(?=\w*\d)[\w-]{3,}\b|\b[A-Z]{2,}(?:-\w+)+\b")
@@ -73,26 +75,44 @@ class SentenceVerifier:
     _by_passage: dict[int, list[Citation]] = field(default_factory=dict)
 
     def claim(self, quotes: list[tuple[int, str]]) -> None:
-        """Check each newly claimed quote against its passage's article, once."""
+        """Check each newly claimed quote, once. It is looked for in its passage's article,
+        then in the other passages' (small models write wrong passage numbers); a verified
+        quote backs the sentences marked with the number claimed and the one it stands in."""
         for n, text in quotes:
             if (n, text) in self._claimed:
                 continue
-            citation = self._verify(n, text)
-            self._claimed[(n, text)] = citation
-            if citation is not None and all(
-                c.start != citation.start or c.end != citation.end
-                for c in self._by_passage.get(n, [])
-            ):
-                self._by_passage.setdefault(n, []).append(citation)
+            found = self._verify(n, text)
+            self._claimed[(n, text)] = found[1] if found else None
+            if found is not None:
+                for number in dict.fromkeys((n, found[0])):
+                    self._back(number, found[1])
 
-    def _verify(self, n: int, text: str) -> Citation | None:
-        if not 1 <= n <= len(self.retrieved):
-            return None
+    def _back(self, n: int, citation: Citation) -> None:
+        """Let sentences marked [n] lean on `citation` (once per span)."""
+        backing = self._by_passage.setdefault(n, [])
+        if all(c.start != citation.start or c.end != citation.end
+               or c.article.id != citation.article.id for c in backing):
+            backing.append(citation)
+
+    def _verify(self, n: int, text: str) -> tuple[int, Citation] | None:
+        """(the passage it stands in, its citation): the claimed passage first."""
+        numbers = range(1, len(self.retrieved) + 1)
+        for number in sorted(numbers, key=lambda m: m != n):
+            citation = self._verify_in(number, text)
+            if citation is not None:
+                return number, citation
+        return None
+
+    def _verify_in(self, n: int, text: str, *, whole: bool = False) -> Citation | None:
+        """`text` (its verbatim leading sentences, unless `whole`) in passage n's article."""
         passage = self.retrieved[n - 1].passage
         article = self.articles.get(passage.article_id)
         if article is None:
             return None
-        span = _verbatim_lead(article, text, near=passage.start)
+        if whole:
+            span = locate_quote(article, text, near=passage.start)
+        else:
+            span = _verbatim_lead(article, text, near=passage.start)
         if span is None or is_instruction_like(article.text[span[0] : span[1]]):
             return None
         return make_citation(0, article, *span, heading=passage.heading)
@@ -103,7 +123,7 @@ class SentenceVerifier:
             return Verdict.REJECT  # the quotes may show a link; the prose never carries one
         markers = [int(m) for m in _MARKER.findall(sentence)]
         if not markers:
-            return Verdict.REJECT  # unsupported prose is dropped, whatever it says
+            return self._copied(sentence)
         chosen = {n: self._best(n, sentence) for n in dict.fromkeys(markers)}
         backed = {n: c for n, c in chosen.items() if c is not None}
         if not backed or not self._grounded(sentence, list(backed.values())):
@@ -116,6 +136,24 @@ class SentenceVerifier:
 
         self.sentences.append(_MARKER.sub(renumbered, sentence).strip())
         return Verdict.ACCEPT
+
+    def _copied(self, sentence: str) -> Verdict:
+        """A sentence without a marker is shown only when it is itself a whole sentence
+        copied verbatim from a passage: then it is its own quote. Any other unmarked prose
+        is dropped, whatever it says (a fragment cut off mid-sentence too)."""
+        sentence = sentence.strip()
+        if not _WHOLE_SENTENCE.search(sentence):
+            return Verdict.REJECT
+        for number in range(1, len(self.retrieved) + 1):
+            citation = self._verify_in(number, sentence, whole=True)
+            if citation is not None:
+                self._back(number, citation)
+                shown = self._number(citation)
+                body = _WHOLE_SENTENCE.sub("", sentence)
+                ending = sentence[len(body) :]
+                self.sentences.append(f"{body} [{shown}]{ending}")
+                return Verdict.ACCEPT
+        return Verdict.REJECT
 
     def _best(self, n: int, sentence: str) -> Citation | None:
         """The passage's verified quote this sentence leans on: one it quotes, else the

@@ -127,3 +127,50 @@ def test_a_quote_that_runs_on_past_the_article_keeps_only_its_verbatim_sentences
     (citation,) = stream.verifier.citations
     assert citation.quote == GAPS  # the invented run-on is never shown
     assert stream.verifier.text == "Infrastructure gaps are a challenge [1]."
+
+
+def _two_articles_stream() -> VerifiedStream:
+    """Passage 1 from the trade article, passage 2 from another one."""
+    other = Article(id="b", title="Ports", text=PORTS)
+    retrieved = [*_retrieved(),
+                 Retrieved(StoredPassage("p2", "b", 0, len(PORTS), PORTS, None, ()), 0.5, 0.5, 1)]
+    return VerifiedStream(SentenceVerifier(QUESTION, retrieved, {"a": ARTICLE, "b": other}))
+
+
+PORTS = "The port of Veracruz will double its capacity. Dredging starts in May."
+VERACRUZ = "The port of Veracruz will double its capacity."
+
+
+def test_a_quote_under_a_wrong_passage_number_is_found_where_it_stands() -> None:
+    # SmolLM2 under a JSON schema writes passage numbers such as 1148844848888888 or 1
+    # for a quote from passage 2: the quote is looked for in every passage of the prompt.
+    stream = _two_articles_stream()
+    reply = json.dumps({
+        "quotes": [{"passage": 1148844848888888, "quote": GAPS},
+                   {"passage": 1, "quote": VERACRUZ},
+                   {"passage": 7, "quote": "Mexico has banned all foreign mining companies."}],
+        "answer": "Infrastructure gaps are a challenge [1148844848888888]. Veracruz will "
+                  "double its capacity [1]. Mexico banned foreign mining [7].",
+    })
+    _feed_growing(stream, reply)
+    assert [(c.quote, c.article.id) for c in stream.verifier.citations] == [
+        (GAPS, "a"), (VERACRUZ, "b")]
+    assert stream.verifier.sentences == ["Infrastructure gaps are a challenge [1].",
+                                         "Veracruz will double its capacity [2]."]
+
+
+def test_a_sentence_copied_from_a_passage_without_a_marker_is_its_own_quote() -> None:
+    # SmolLM2 often answers by copying passage sentences and cites nothing: a sentence that
+    # stands verbatim in a passage is shown with itself as its quote; other unmarked prose,
+    # and a fragment cut off at max_tokens, are still dropped.
+    stream = _two_articles_stream()
+    reply = json.dumps({"quotes": [], "answer": f"{GAPS} Roads will be built by 2030. "
+                                                f"{VERACRUZ} Dredging starts"})
+    _feed_growing(stream, reply)
+    assert stream.verifier.sentences == ["Infrastructure gaps also pose a challenge [1].",
+                                         "The port of Veracruz will double its capacity [2]."]
+    assert [(c.quote, c.article.id) for c in stream.verifier.citations] == [
+        (GAPS, "a"), (VERACRUZ, "b")]
+    for citation in stream.verifier.citations:
+        article = ARTICLE if citation.article.id == "a" else Article("b", "Ports", PORTS)
+        assert verify_quote(article, citation.start, citation.end, citation.quote)
