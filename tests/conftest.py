@@ -15,7 +15,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
-pytest_plugins = ["tests.support.chroma_fixtures"]
+pytest_plugins = ["tests.support.chroma_fixtures", "tests.support.gguf"]
 
 
 @pytest.fixture(autouse=True)

