@@ -222,9 +222,11 @@ def token_rates(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    asked_llm = [r for r in rows if r["mode"] == "llm" or r["note"]]
-    prose = [r for r in rows if r["mode"] == "llm" and r["answered"]]
-    fallback = [r for r in rows if r["mode"] == "extractive" and r["note"]]
+    # The model is asked only when the reader found an answer in the passages; the other
+    # questions get "not covered" at once and say nothing of the model.
+    asked_llm = [r for r in rows if r.get("model_runs")]
+    prose = [r for r in asked_llm if r["mode"] == "llm" and r["answered"]]
+    fallback = [r for r in asked_llm if r["mode"] == "extractive" and r["note"]]
     quotes = sum(r["quotes"] for r in rows)
     firsts = [r["first_sentence_ms"] for r in rows if r["first_sentence_ms"] is not None]
     runs = [run for r in rows for run in r.get("model_runs", [])]
@@ -237,15 +239,20 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "prose_survived": round(len(prose) / share, 3),
         "fallback": round(len(fallback) / share, 3),
         "verbatim": round(sum(r["verbatim"] for r in rows) / quotes, 3) if quotes else None,
-        "answer_p50_ms": timed_ms([r["ms"] for r in rows])["p50_ms"],
-        "answer_p95_ms": timed_ms([r["ms"] for r in rows])["p95_ms"],
+        "answer_p50_ms": timed_ms([r["ms"] for r in asked_llm])["p50_ms"],
+        "answer_p95_ms": timed_ms([r["ms"] for r in asked_llm])["p95_ms"],
         "first_verified_p50_ms": timed_ms(firsts)["p50_ms"] if firsts else None,
+        "first_verified_n": len(firsts),
         "prompt_tok_s_p50": round(statistics.median(prompt_rates), 1) if prompt_rates else None,
         "gen_tok_s_p50": round(statistics.median(gen_rates), 1) if gen_rates else None,
     }
     reasons = Counter(r["note"] for r in fallback)
     return {"summary": summary, "fallback_notes": dict(reasons),
-            "unanswered": sum(1 for r in rows if not r["answered"]),
+            "not_covered_before_the_model": len(rows) - len(asked_llm),
+            "model_refused": sum(1 for r in asked_llm if r["mode"] == "llm"
+                                 and not r["answered"]),
+            "timed_out_after_a_verified_sentence": sum(
+                1 for r in prose if r["ms"] >= r["settings"]["timeout_s"] * 1000),
             "prompt_tokens_p50": _median([run["prompt_tokens"] for run in runs]),
             "completion_tokens_p50": _median([run["completion_tokens"] for run in runs])}
 
