@@ -3,6 +3,7 @@ parser → quote check, streaming verified sentences as the model writes them.""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -57,9 +58,20 @@ class Progress:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
-def structured_model(model: BaseChatModel, output: Output) -> Runnable[Any, BaseMessage]:
-    """The chat model asked for ANSWER_SCHEMA as structured output (JSON schema or a
-    forced tool call), or as it is for the text protocol.
+def answer_schema(passages: int) -> dict[str, Any]:
+    """ANSWER_SCHEMA with passage numbers bounded to the prompt's passages: a server that
+    turns the schema into a grammar (llama.cpp) can then write no other number (SmolLM2,
+    unbounded, wrote 1111111111111111 for most of its quotes)."""
+    schema: dict[str, Any] = copy.deepcopy(ANSWER_SCHEMA)
+    number = schema["properties"]["quotes"]["items"]["properties"]["passage"]
+    number.update(minimum=1, maximum=max(1, passages))
+    return schema
+
+
+def structured_model(model: BaseChatModel, output: Output, passages: int,
+                     ) -> Runnable[Any, BaseMessage]:
+    """The chat model asked for the answer schema (for this many passages) as structured
+    output (JSON schema or a forced tool call), or as it is for the text protocol.
 
     `with_structured_output` builds the request; its strict parser is left out so that our
     lenient one also reads a server that answers in text instead (many ignore the schema).
@@ -67,7 +79,7 @@ def structured_model(model: BaseChatModel, output: Output) -> Runnable[Any, Base
     if output == "text":
         return model
     method = "json_schema" if output == "json_schema" else "function_calling"
-    structured = model.with_structured_output(ANSWER_SCHEMA, method=method)
+    structured = model.with_structured_output(answer_schema(passages), method=method)
     if isinstance(structured, RunnableSequence):
         return structured.first  # the model bound to the schema
     return model
@@ -121,9 +133,14 @@ def _quote_check(parts: Iterator[dict[str, Any]]) -> Iterator[Progress]:
 
 def answer_chain(model: BaseChatModel, output: Output) -> Runnable[LLMRequest, Progress]:
     """prompt → chat model → parser, beside the request, → quote check."""
+
+    def prompt_and_model(request: LLMRequest) -> Runnable[LLMRequest, BaseMessage]:
+        """The prompt, and the model asked for a schema that fits this request."""
+        return (RunnableLambda(partial(_prompt, output=output), name="prompt")
+                | structured_model(model, output, len(request.retrieved)))
+
     reply: Runnable[LLMRequest, Draft] = (
-        RunnableLambda(partial(_prompt, output=output), name="prompt")
-        | structured_model(model, output)
+        RunnableLambda(prompt_and_model, name="prompt_and_model")
         | RunnableGenerator(_parse, name="parse")
     )
     return (

@@ -188,6 +188,10 @@ def test_a_structured_answer_is_asked_for_and_checked_like_any_other(
         assert body["tool_choice"]["function"]["name"] == "cited_answer"
         schema = body["tools"][0]["function"]["parameters"]
     assert list(schema["properties"]) == ["quotes", "answer"]
+    # Passage numbers are bounded to the passages the prompt holds.
+    shown = prompt_text(body["messages"]).count("<passage n=")
+    number = schema["properties"]["quotes"]["items"]["properties"]["passage"]
+    assert shown >= 1 and (number["minimum"], number["maximum"]) == (1, shown)
 
 
 def test_a_server_that_ignores_the_schema_and_writes_inline_quotes_is_still_read(
