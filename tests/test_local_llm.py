@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +115,21 @@ def _wait_for_server(process: subprocess.Popen[str]) -> int:
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         ports = _listening_ports(process.pid)
-        if ports:
+        # The port opens before the model is loaded; a signal is the user's once the
+        # model is up (llama.cpp's own handlers are in place only while it loads).
+        if ports and _healthy(next(iter(ports))):
             (port,) = ports
             return port
         time.sleep(0.2)
     raise AssertionError("the local model server never listened")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
 
 
 def _refused(port: int) -> bool:
