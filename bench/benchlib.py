@@ -30,7 +30,8 @@ from bot.evaluate import percentile
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-SHARED = ROOT.parent / "shared" / "benchmarks"
+# The benchmark data beside the project; DOSSIER_BENCHMARKS names it for a checkout elsewhere.
+SHARED = Path(os.environ.get("DOSSIER_BENCHMARKS") or ROOT.parent / "shared" / "benchmarks")
 REALTIMEQA_ARTICLES = SHARED / "realtimeqa-news" / "articles.jsonl.gz"
 REALTIMEQA_DEV = SHARED / "realtimeqa-news" / "questions-dev.jsonl"
 NEWS_SCALE = SHARED / "news-scale" / "articles.jsonl.gz"

@@ -24,6 +24,7 @@ from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
 from bot.question import Question, SmallTalk, analyse
 from bot.reader import Reader
 from bot.retrieval import HybridRetriever, Retrieved, by_article_in_turn
+from bot.sentence_vectors import SentenceVectors
 from bot.settings import AnswerSettings, ReaderSettings
 from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
@@ -55,9 +56,13 @@ class Answerer:
         chat_model: BaseChatModel | None = None,
         llm_timeout_s: float = 30.0,
         llm_output: Output = "text",
+        sentence_vectors: SentenceVectors | None = None,
     ) -> None:
         self.retriever = retriever
         self.embedder = embedder
+        self.sentence_vectors = sentence_vectors or SentenceVectors(
+            retriever.store, embedder, settings.sentence_vectors
+        )
         self.settings = settings
         self.reader_settings = reader_settings or ReaderSettings()
         self.chat_model = chat_model
@@ -91,7 +96,7 @@ class Answerer:
         for retrieved, context, within_previous in self._attempts(asked, follow_up, as_of):
             articles = self.store.get_articles([r.passage.article_id for r in retrieved])
             found = extractive.extract(
-                asked, retrieved, articles, self.embedder, self.reader,
+                asked, retrieved, articles, self.sentence_vectors, self.reader,
                 max_quotes=self.settings.max_quotes, context=context,
                 follows=follow_up.question if context and follow_up else "", as_of=as_of,
                 within_previous=within_previous,

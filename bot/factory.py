@@ -20,6 +20,7 @@ from bot.uploads import DOCUMENT_EXTENSIONS, UPLOADS_FOLDER, document_extension,
 from index.embeddings import SentenceEmbeddings
 from index.ingest import Ingestor, IngestReport, Progress
 from index.loaders import article_id
+from index.sentence_vectors import SentenceVectorFile
 from index.store import PassageStore, make_client
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ class Dossier:
             self.settings.store.collection,
             self.embedder.model_name,
             keyword_dir=self.settings.data_dir / "keyword",
+            sentence_file=SentenceVectorFile(
+                self.settings.data_dir / "sentences" / f"{self.settings.store.collection}.sqlite"
+            ),
         )
 
     def ingestor(self, *, rebuild: bool = False) -> Ingestor:
@@ -209,6 +213,7 @@ class Dossier:
     def answerer(self) -> Answerer:
         from bot.answer import Answerer
         from bot.llm import output_mode
+        from bot.sentence_vectors import SentenceVectors
 
         return Answerer(
             self.retriever,
@@ -218,6 +223,10 @@ class Dossier:
             chat_model=self.chat_model,
             llm_timeout_s=self.settings.llm.timeout_s,
             llm_output=output_mode(self.settings.llm),
+            sentence_vectors=SentenceVectors(
+                self.store, self.embedder, self.settings.answer.sentence_vectors,
+                context_in_embedding=self.settings.index.context_in_embedding,
+            ),
         )
 
     def conversation(self) -> Conversation:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts
+from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts, sentence_spans_in
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped, Unchanged
@@ -190,10 +190,16 @@ class Ingestor:
             return
         reused = self._reusable_vectors(pending)
         fresh = [p for p in pending if id(p) not in reused]
+        chunks = [c for p in fresh for c in p.chunks]
         texts = self.embedding_inputs([(p.article, c) for p in fresh for c in p.chunks])
+        sentence_vectors: dict[str, Any] = {}
         if texts:
             self.embedder.prepare(texts)
-            vectors = self.embedder.encode(texts)
+            vectors, by_passage = self.embedder.encode_with_spans(
+                texts, [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
+            )
+            if by_passage is not None:
+                sentence_vectors = {c.id: m for c, m in zip(chunks, by_passage, strict=True)}
             report.embedded += len(texts)
         at = 0
         items = []
@@ -203,11 +209,26 @@ class Ingestor:
                 own = vectors[at : at + len(item.chunks)]
                 at += len(item.chunks)
             items.append((item.article, item.chunks, own))
+        sentence_vectors.update(self._moved_sentence_vectors([p for p in pending
+                                                              if id(p) in reused]))
         write.remove_articles([p.moved_from.id for p in pending if p.moved_from is not None])
-        write.replace_articles(items)
+        write.replace_articles(items, sentence_vectors)
         report.added += sum(p.is_new for p in pending)
         report.updated += sum(not p.is_new for p in pending)
         pending.clear()
+
+    def _moved_sentence_vectors(self, moved: list[_Pending]) -> dict[str, Any]:
+        """A moved article's stored sentence vectors, by its passages' new ids."""
+        if not moved:
+            return {}
+        new_id = {
+            f"{item.moved_from.id}:{c.id.rsplit(':', 1)[1]}": c.id
+            for item in moved if item.moved_from is not None for c in item.chunks
+        }
+        sentence_file = self.store.sentence_file
+        if sentence_file is None:
+            return {}
+        return {new_id[old]: m for old, m in sentence_file.of_passages(list(new_id)).items()}
 
     def _reusable_vectors(self, pending: list[_Pending]) -> dict[int, Any]:
         """By id() of the queued item: the stored vectors of a moved article's passages,

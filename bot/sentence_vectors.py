@@ -1,0 +1,102 @@
+"""The vectors an answer compares with the question: its candidate sentences' and its own."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from index.chunking import embedding_texts, sentence_spans_in
+from index.embeddings import SentenceEmbeddings
+from index.models import Article, Chunk
+from index.sentence_vectors import SentenceKey
+from index.store import PassageStore, StoredPassage
+
+Source = Literal["late", "separate"]
+# Passages whose late-chunked vectors were computed at question time, kept for the next
+# questions (an index without stored vectors; popular passages come back).
+_COMPUTED_PASSAGES = 2_000
+
+
+class SentenceVectors:
+    """Unit vectors of a passage's sentences, whatever their source.
+
+    "late" (late chunking, Günther et al. 2024): each sentence's tokens pooled from its
+    passage's own forward pass, so read in the passage's context; stored at ingest
+    (index/sentence_vectors.py), or computed here for a passage stored without them (the
+    same vectors: one passage, one model call). "separate": each sentence embedded alone
+    at question time, as answers did before; also what torch gives, which cannot late-chunk.
+    """
+
+    def __init__(self, store: PassageStore, embedder: SentenceEmbeddings,
+                 source: Source = "late", *, context_in_embedding: bool = True) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.source = source
+        self.context_in_embedding = context_in_embedding
+        self._computed: OrderedDict[str, Any] = OrderedDict()
+
+    def texts(self, texts: Sequence[str]) -> Any:
+        """Texts embedded now (a question, section headings), recent ones reused."""
+        return self.embedder.encode_cached(texts)
+
+    def of(self, sentences: Sequence[tuple[StoredPassage | None, str, int, int]],
+           articles: Mapping[str, Article]) -> Any:
+        """One row per (passage it was read in or None, article id, start, end)."""
+        if not sentences:
+            return np.zeros((0, 0), dtype=np.float32)
+        late = self._late(sentences, articles) if self.source == "late" else {}
+        rows: list[Any] = [late.get((a, s, e)) for _, a, s, e in sentences]
+        alone = [i for i, row in enumerate(rows) if row is None]
+        if alone:
+            embedded = self.texts([articles[sentences[i][1]].text[
+                sentences[i][2] : sentences[i][3]] for i in alone])
+            for i, vector in zip(alone, embedded, strict=True):
+                rows[i] = vector
+        return np.stack(rows).astype(np.float32, copy=False)
+
+    def _late(self, sentences: Sequence[tuple[StoredPassage | None, str, int, int]],
+              articles: Mapping[str, Article]) -> dict[SentenceKey, Any]:
+        """Late-chunked vectors by (article id, start, end): kept at ingest, else computed
+        now from the passages they were read in (none where the model cannot late-chunk,
+        or for a sentence read outside a retrieved passage)."""
+        found = self.store.sentence_vectors(list(dict.fromkeys(a for _, a, _, _ in sentences)))
+        missing: dict[str, StoredPassage] = {}
+        for passage, article_id, start, end in sentences:
+            if (article_id, start, end) in found or passage is None:
+                continue
+            if passage.id in self._computed:
+                self._computed.move_to_end(passage.id)
+                found.update(_keyed(passage, self._computed[passage.id]))
+            elif passage.article_id in articles and passage.sentences:
+                missing[passage.id] = passage
+        if missing:
+            for passage, matrix in self._compute(list(missing.values()), articles):
+                found.update(_keyed(passage, matrix))
+        return found
+
+    def _compute(self, passages: Sequence[StoredPassage], articles: Mapping[str, Article]
+                 ) -> list[tuple[StoredPassage, Any]]:
+        chunks = [Chunk(p.article_id, 0, p.start, p.end,
+                        articles[p.article_id].text[p.start : p.end], p.heading, p.sentences)
+                  for p in passages]
+        pairs = [(articles[c.article_id], c) for c in chunks]
+        texts = (embedding_texts(pairs, self.embedder.count_tokens)
+                 if self.context_in_embedding else [c.text for c in chunks])
+        _, matrices = self.embedder.encode_with_spans(
+            texts, [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
+        )
+        if matrices is None:
+            return []
+        computed = list(zip(passages, matrices, strict=True))
+        self._computed.update((p.id, m) for p, m in computed)
+        while len(self._computed) > _COMPUTED_PASSAGES:
+            self._computed.popitem(last=False)
+        return computed
+
+
+def _keyed(passage: StoredPassage, matrix: Any) -> dict[SentenceKey, Any]:
+    return {(passage.article_id, start, end): vector
+            for (start, end), vector in zip(passage.sentences, matrix, strict=False)}
