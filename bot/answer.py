@@ -10,15 +10,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import date
 from functools import cached_property
-
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import BaseChatModel
+from typing import TYPE_CHECKING
 
 from bot import extractive, prompts
 from bot.errors import LLMUnavailable
 from bot.language import is_english
-from bot.llm import Output
-from bot.llm_chain import LLMRequest, Progress, answer_chain
 from bot.models import Answer, ArticleRef, FollowUp, Mode
 from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
 from bot.question import Question, SmallTalk, analyse
@@ -30,6 +26,15 @@ from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
 from index.models import Article
 from index.store import PassageStore
+
+if TYPE_CHECKING:
+    # The LLM path's modules load only with a chat model: an extractive answer (every
+    # `dossier ask` by default) does not pay for their imports (about a second cold).
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.language_models import BaseChatModel
+
+    from bot.llm import Output
+    from bot.llm_chain import Progress
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,11 @@ class Answerer:
         self.chat_model = chat_model
         self.llm_timeout_s = llm_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
-        self.chain = answer_chain(chat_model, llm_output) if chat_model is not None else None
+        self.chain = None
+        if chat_model is not None:
+            from bot.llm_chain import answer_chain
+
+            self.chain = answer_chain(chat_model, llm_output)
         # LangChain callbacks for every LLM run (bench/ measures tokens with one).
         self.callbacks: list[BaseCallbackHandler] = []
 
@@ -179,6 +188,8 @@ class Answerer:
         fallback: Answer,
         on_progress: ProgressCallback | None,
     ) -> Answer:
+        from bot.llm_chain import LLMRequest
+
         assert self.chain is not None
         chain = self.chain
         request = LLMRequest(question, retrieved, articles)
