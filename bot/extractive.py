@@ -161,12 +161,14 @@ def score_candidates(
     follow-up ("which of them worries investors?") on the dense side.
     """
     texts = [articles[c.article_id].text[c.start : c.end] for c in found]
-    headings = sorted({c.heading for c in found if c.heading})
+    # One (article, heading) for each heading text: the vector is the text's alone.
+    named = {c.heading: c.article_id for c in found if c.heading}
+    headings = sorted(named)
     asked = f"{question.text}\n{follows}" if follows else question.text
     query = vectors.texts([asked])[0]
     sentence_vectors = vectors.of([(c.passage, c.article_id, c.start, c.end) for c in found],
                                   articles)
-    heading_vectors = vectors.texts(headings) if headings else []
+    heading_vectors = vectors.headings([(named[h], h) for h in headings], articles)
     heading_similarity = {h: float(v @ query) for h, v in zip(headings, heading_vectors,
                                                               strict=True)}
     terms = set(question.words) or set(tokenize([context])[0])

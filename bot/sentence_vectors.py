@@ -38,9 +38,31 @@ class SentenceVectors:
         self.context_in_embedding = context_in_embedding
         self._computed: OrderedDict[str, Any] = OrderedDict()
 
+    def forget_cached(self) -> None:
+        """Forget every vector computed so far (benchmarks of first-time questions)."""
+        self.embedder.forget_cached()
+        self._computed.clear()
+
     def texts(self, texts: Sequence[str]) -> Any:
         """Texts embedded now (a question, section headings), recent ones reused."""
         return self.embedder.encode_cached(texts)
+
+    def headings(self, named: Sequence[tuple[str, str]], articles: Mapping[str, Article]
+                 ) -> Any:
+        """One row per (article id, section heading): embedded alone at ingest, else now."""
+        stored = self.store.heading_vectors(list(dict.fromkeys(a for a, _ in named)))
+        rows: list[Any] = []
+        for article_id, heading in named:
+            article = articles.get(article_id)
+            spans = [(s, e) for s, e in (article.headings if article else ())
+                     if article is not None and article.text[s:e] == heading]
+            rows.append(next((stored[(article_id, s, e)] for s, e in spans
+                              if (article_id, s, e) in stored), None))
+        alone = [i for i, row in enumerate(rows) if row is None]
+        if alone:
+            for i, vector in zip(alone, self.texts([named[i][1] for i in alone]), strict=True):
+                rows[i] = vector
+        return np.stack(rows).astype(np.float32, copy=False) if rows else rows
 
     def of(self, sentences: Sequence[tuple[StoredPassage | None, str, int, int]],
            articles: Mapping[str, Article]) -> Any:

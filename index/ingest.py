@@ -193,6 +193,7 @@ class Ingestor:
         chunks = [c for p in fresh for c in p.chunks]
         texts = self.embedding_inputs([(p.article, c) for p in fresh for c in p.chunks])
         sentence_vectors: dict[str, Any] = {}
+        heading_vectors: dict[str, Any] = {}
         if texts:
             self.embedder.prepare(texts)
             vectors, by_passage = self.embedder.encode_with_spans(
@@ -200,6 +201,7 @@ class Ingestor:
             )
             if by_passage is not None:
                 sentence_vectors = {c.id: m for c, m in zip(chunks, by_passage, strict=True)}
+                heading_vectors = self._heading_vectors([p.article for p in fresh])
             report.embedded += len(texts)
         at = 0
         items = []
@@ -212,10 +214,24 @@ class Ingestor:
         sentence_vectors.update(self._moved_sentence_vectors([p for p in pending
                                                               if id(p) in reused]))
         write.remove_articles([p.moved_from.id for p in pending if p.moved_from is not None])
-        write.replace_articles(items, sentence_vectors)
+        write.replace_articles(items, sentence_vectors, heading_vectors)
         report.added += sum(p.is_new for p in pending)
         report.updated += sum(not p.is_new for p in pending)
         pending.clear()
+
+    def _heading_vectors(self, articles: Sequence[Article]) -> dict[str, Any]:
+        """Each article's section headings embedded alone (what an answer compares with the
+        question), by article id: one small model call per pool, none per question."""
+        with_headings = [a for a in articles if a.headings]
+        texts = [a.text[s:e] for a in with_headings for s, e in a.headings]
+        if not texts:
+            return {}
+        vectors = self.embedder.encode(texts)
+        found, at = {}, 0
+        for article in with_headings:
+            found[article.id] = vectors[at : at + len(article.headings)]
+            at += len(article.headings)
+        return found
 
     def _moved_sentence_vectors(self, moved: list[_Pending]) -> dict[str, Any]:
         """A moved article's stored sentence vectors, by its passages' new ids."""

@@ -21,6 +21,12 @@ create table if not exists sentences (
     vectors blob not null
 );
 create index if not exists sentences_by_article on sentences (article_id);
+create table if not exists headings (
+    article_id text primary key,
+    dimension integer not null,
+    spans blob not null,
+    vectors blob not null
+);
 """
 # SQLite's default limit of bound parameters is 32,766 on current builds, 999 on old ones.
 _IDS_PER_QUERY = 900
@@ -84,6 +90,26 @@ class SentenceVectorFile:
                     "insert or replace into sentences values (?, ?, ?, ?, ?)", encoded
                 )
 
+    def put_headings(self, rows: Iterable[tuple[str, Sequence[Span], Any]]) -> None:
+        """Store (article id, heading spans, matrix) rows: each section heading embedded
+        alone, as the answer compares it with the question."""
+        encoded = [(aid, int(np.shape(m)[1]), np.asarray(spans, dtype=np.int32).tobytes(),
+                    quantize(m)) for aid, spans, m in rows if len(m)]
+        if not encoded:
+            return
+        with self._lock:
+            db = self._db()
+            with db:
+                db.executemany("insert or replace into headings values (?, ?, ?, ?)", encoded)
+
+    def headings_of(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
+        """The stored heading vectors of those articles, by (article id, start, end)."""
+        found: dict[SentenceKey, Any] = {}
+        for article_id, spans, matrix in self._rows("article_id", article_ids, "headings"):
+            for (start, end), vector in zip(spans, matrix, strict=True):
+                found[(article_id, start, end)] = vector
+        return found
+
     def of_articles(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
         """Every stored sentence vector of those articles, by (article id, start, end)."""
         found: dict[SentenceKey, Any] = {}
@@ -96,7 +122,8 @@ class SentenceVectorFile:
         """The stored matrices of those passages that have one, by passage id."""
         return {pid: matrix for pid, _, matrix in self._rows("passage_id", passage_ids)}
 
-    def _rows(self, column: str, keys: Sequence[str]) -> list[tuple[str, Any, Any]]:
+    def _rows(self, column: str, keys: Sequence[str], table: str = "sentences",
+              ) -> list[tuple[str, Any, Any]]:
         """(key, spans as [start, end] lists, matrix) of the rows whose `column` is a key."""
         rows: list[tuple[str, Any, Any]] = []
         if not keys or not self.path.exists():
@@ -107,7 +134,7 @@ class SentenceVectorFile:
                 part = list(keys[at : at + _IDS_PER_QUERY])
                 marks = ",".join("?" * len(part))
                 for key, dimension, spans, blob in db.execute(
-                    f"select {column}, dimension, spans, vectors from sentences"
+                    f"select {column}, dimension, spans, vectors from {table}"
                     f" where {column} in ({marks})",
                     part,
                 ):
@@ -125,8 +152,10 @@ class SentenceVectorFile:
                     part = list(article_ids[at : at + _IDS_PER_QUERY])
                     marks = ",".join("?" * len(part))
                     db.execute(f"delete from sentences where article_id in ({marks})", part)
+                    db.execute(f"delete from headings where article_id in ({marks})", part)
 
     def reset(self) -> None:
         if self.path.exists():
             with self._lock, self._db() as db:
                 db.execute("delete from sentences")
+                db.execute("delete from headings")

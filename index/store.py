@@ -377,6 +377,7 @@ class PassageStore:
     def replace_articles(
         self, items: Sequence[tuple[Article, Sequence[Chunk], Any]],
         sentence_vectors: Mapping[str, Any] | None = None,
+        heading_vectors: Mapping[str, Any] | None = None,
     ) -> None:
         """Swap several articles' passages for new ones in a few batched writes; the
         registry entries are written last.
@@ -397,6 +398,11 @@ class PassageStore:
                     (c.id, c.article_id, c.sentences, sentence_vectors[c.id])
                     for _, article_chunks, _ in items for c in article_chunks
                     if c.id in sentence_vectors
+                )
+            if heading_vectors:
+                self.sentence_file.put_headings(
+                    (a.id, a.headings, heading_vectors[a.id])
+                    for a, _, _ in items if a.id in heading_vectors
                 )
         chunks = [c for _, article_chunks, _ in items for c in article_chunks]
         article_of = {a.id: a for a, _, _ in items}
@@ -457,6 +463,12 @@ class PassageStore:
         if self.sentence_file is None:
             return {}
         return self.sentence_file.of_articles(article_ids)
+
+    def heading_vectors(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
+        """The section headings' vectors kept at ingest, by (article id, start, end)."""
+        if self.sentence_file is None:
+            return {}
+        return self.sentence_file.headings_of(article_ids)
 
     @reachable
     def count(self) -> int:
@@ -651,9 +663,10 @@ class StoreWrite:
             self.begun = True
 
     def replace_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], Any]],
-                         sentence_vectors: Mapping[str, Any] | None = None) -> None:
+                         sentence_vectors: Mapping[str, Any] | None = None,
+                         heading_vectors: Mapping[str, Any] | None = None) -> None:
         self._begin()
-        self.store.replace_articles(items, sentence_vectors)
+        self.store.replace_articles(items, sentence_vectors, heading_vectors)
 
     def remove_article(self, article_id: str) -> None:
         self._begin()
