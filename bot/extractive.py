@@ -90,8 +90,9 @@ def candidates(
 ) -> list[Candidate]:
     """The quotable sentences of the retrieved passages, once each.
 
-    Embedding sentences is the answer's main cost, so only the best passages give all
-    their sentences; the others give those that share most words with the question.
+    Only the best passages give all their sentences; the others give those that share
+    most words with the question (embedding sentences when asked, `answer.sentence_vectors
+    = "separate"`, is the answer's main cost; the figures were tuned with this choice).
     """
     seen: set[tuple[str, int]] = set()
     found: list[Candidate] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -37,11 +38,14 @@ class SentenceVectors:
         self.source = source
         self.context_in_embedding = context_in_embedding
         self._computed: OrderedDict[str, Any] = OrderedDict()
+        # The bot answers several chats at once: the cache is shared by their threads.
+        self._computed_lock = threading.Lock()
 
     def forget_cached(self) -> None:
         """Forget every vector computed so far (benchmarks of first-time questions)."""
         self.embedder.forget_cached()
-        self._computed.clear()
+        with self._computed_lock:
+            self._computed.clear()
 
     def texts(self, texts: Sequence[str]) -> Any:
         """Texts embedded now (a question, section headings), recent ones reused."""
@@ -89,9 +93,12 @@ class SentenceVectors:
         for passage, article_id, start, end in sentences:
             if (article_id, start, end) in found or passage is None:
                 continue
-            if passage.id in self._computed:
-                self._computed.move_to_end(passage.id)
-                found.update(_keyed(passage, self._computed[passage.id]))
+            with self._computed_lock:
+                computed = self._computed.get(passage.id)
+                if computed is not None:
+                    self._computed.move_to_end(passage.id)
+            if computed is not None:
+                found.update(_keyed(passage, computed))
             elif passage.article_id in articles and passage.sentences:
                 missing[passage.id] = passage
         if missing:
@@ -113,9 +120,10 @@ class SentenceVectors:
         if matrices is None:
             return []
         computed = list(zip(passages, matrices, strict=True))
-        self._computed.update((p.id, m) for p, m in computed)
-        while len(self._computed) > _COMPUTED_PASSAGES:
-            self._computed.popitem(last=False)
+        with self._computed_lock:
+            self._computed.update((p.id, m) for p, m in computed)
+            while len(self._computed) > _COMPUTED_PASSAGES:
+                self._computed.popitem(last=False)
         return computed
 
 
