@@ -102,6 +102,7 @@ class Dossier:
             self.embedder,
             max_passage_tokens=self.settings.index.max_passage_tokens,
             context_in_embedding=self.settings.index.context_in_embedding,
+            sentence_vectors=self.settings.answer.sentence_vectors == "late",
             max_bytes=int(self.settings.corpus.max_file_mb * 1024 * 1024),
         )
 

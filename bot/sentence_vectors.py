@@ -88,7 +88,15 @@ class SentenceVectors:
         """Late-chunked vectors by (article id, start, end): kept at ingest, else computed
         now from the passages they were read in (none where the model cannot late-chunk,
         or for a sentence read outside a retrieved passage)."""
-        found = self.store.sentence_vectors(list(dict.fromkeys(a for _, a, _, _ in sentences)))
+        # The retrieved passages' rows, and whole articles only for sentences read
+        # outside them (the best article's other sentences): fewer rows to decode.
+        passages = {p.id: p for p, _, _, _ in sentences if p is not None}
+        found: dict[SentenceKey, Any] = {}
+        for pid, matrix in self.store.passage_sentence_vectors(list(passages)).items():
+            found.update(_keyed(passages[pid], matrix))
+        outside = [a for p, a, s, e in sentences if p is None and (a, s, e) not in found]
+        if outside:
+            found.update(self.store.sentence_vectors(list(dict.fromkeys(outside))))
         missing: dict[str, StoredPassage] = {}
         for passage, article_id, start, end in sentences:
             if (article_id, start, end) in found or passage is None:

@@ -68,12 +68,16 @@ class Ingestor:
         *,
         max_passage_tokens: int = 200,
         context_in_embedding: bool = True,
+        sentence_vectors: bool = False,
         max_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.max_passage_tokens = max_passage_tokens
         self.context_in_embedding = context_in_embedding
+        # Keep each passage's sentence vectors (late chunking) and its article's headings'
+        # vectors, for answers that read them (answer.sentence_vectors = "late").
+        self.sentence_vectors = sentence_vectors
         self.max_bytes = max_bytes
 
     def chunk(self, article: Article) -> list[Chunk]:
@@ -196,9 +200,12 @@ class Ingestor:
         heading_vectors: dict[str, Any] = {}
         if texts:
             self.embedder.prepare(texts)
-            vectors, by_passage = self.embedder.encode_with_spans(
-                texts, [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
-            )
+            if self.sentence_vectors:
+                vectors, by_passage = self.embedder.encode_with_spans(
+                    texts, [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
+                )
+            else:
+                vectors, by_passage = self.embedder.encode(texts), None
             if by_passage is not None:
                 sentence_vectors = {c.id: m for c, m in zip(chunks, by_passage, strict=True)}
                 heading_vectors = self._heading_vectors([p.article for p in fresh])
@@ -211,8 +218,9 @@ class Ingestor:
                 own = vectors[at : at + len(item.chunks)]
                 at += len(item.chunks)
             items.append((item.article, item.chunks, own))
-        sentence_vectors.update(self._moved_sentence_vectors([p for p in pending
-                                                              if id(p) in reused]))
+        if self.sentence_vectors:
+            sentence_vectors.update(self._moved_sentence_vectors([p for p in pending
+                                                                  if id(p) in reused]))
         write.remove_articles([p.moved_from.id for p in pending if p.moved_from is not None])
         write.replace_articles(items, sentence_vectors, heading_vectors)
         report.added += sum(p.is_new for p in pending)

@@ -464,6 +464,13 @@ class PassageStore:
             return {}
         return self.sentence_file.of_articles(article_ids)
 
+    def passage_sentence_vectors(self, passage_ids: Sequence[str]) -> dict[str, Any]:
+        """The sentence vectors kept at ingest for those passages, by passage id (rows in
+        the order of each passage's sentence spans)."""
+        if self.sentence_file is None:
+            return {}
+        return self.sentence_file.of_passages(passage_ids)
+
     def heading_vectors(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
         """The section headings' vectors kept at ingest, by (article id, start, end)."""
         if self.sentence_file is None:

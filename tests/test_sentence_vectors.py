@@ -90,7 +90,8 @@ def test_sentence_vectors_from_ingest_give_the_quotes_computed_ones_do(
     time from the passages instead, they give the same quotes, and the
     obstacles answer still quotes the three challenges."""
     corpus = PROJECT / "corpus"
-    dossier = Dossier(load_settings(data_dir=isolated))
+    late = {"sentence_vectors": "late"}
+    dossier = Dossier(load_settings(data_dir=isolated, answer=late))
     dossier.ingest([corpus])
     assert dossier.embedder.openvino is not None
     sentence_file = dossier.store.sentence_file
@@ -111,7 +112,7 @@ def test_sentence_vectors_from_ingest_give_the_quotes_computed_ones_do(
     assert sum(map(bool, from_ingest)) >= len(questions) // 2
 
     sentence_file.path.unlink()  # an index built before: computed from the passages
-    computed = Dossier(load_settings(data_dir=isolated))
+    computed = Dossier(load_settings(data_dir=isolated, answer=late))
     assert computed.store.sentence_vectors(["mexico-canada-critical-minerals.txt"]) == {}
     # The same quotes, led by the same one; near-ties among the others may swap places
     # (int8 storage moves a similarity by about 0.001).
