@@ -82,7 +82,7 @@ def ask_all(dossier: Dossier, questions: Sequence[dict[str, Any]]) -> list[dict[
         retrieved, context = answerer.retrieve(asked, as_of=as_of, k=10)
         articles = dossier.store.get_articles([r.passage.article_id for r in retrieved])
         found: Extract = extract(
-            asked, retrieved[: answerer.retriever.k], articles, dossier.embedder,
+            asked, retrieved[: answerer.retriever.k], articles, answerer.sentence_vectors,
             answerer.reader, max_quotes=answerer.settings.max_quotes, context=context,
             as_of=as_of,
         )

@@ -10,25 +10,31 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import date
 from functools import cached_property
-
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.language_models import BaseChatModel
+from typing import TYPE_CHECKING
 
 from bot import extractive, prompts
 from bot.errors import LLMUnavailable
 from bot.language import is_english
-from bot.llm import Output
-from bot.llm_chain import LLMRequest, Progress, answer_chain
 from bot.models import Answer, ArticleRef, FollowUp, Mode
 from bot.prompts import CANNOT_ANSWER, LLM_FALLBACK_NOTE, LLM_UNVERIFIED_NOTE
 from bot.question import Question, SmallTalk, analyse
 from bot.reader import Reader
 from bot.retrieval import HybridRetriever, Retrieved, by_article_in_turn
+from bot.sentence_vectors import SentenceVectors
 from bot.settings import AnswerSettings, ReaderSettings
 from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
 from index.models import Article
 from index.store import PassageStore
+
+if TYPE_CHECKING:
+    # The LLM path's modules load only with a chat model: an extractive answer (every
+    # `dossier ask` by default) does not pay for their imports (about a second cold).
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.language_models import BaseChatModel
+
+    from bot.llm import Output
+    from bot.llm_chain import Progress
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +61,23 @@ class Answerer:
         chat_model: BaseChatModel | None = None,
         llm_timeout_s: float = 30.0,
         llm_output: Output = "text",
+        sentence_vectors: SentenceVectors | None = None,
     ) -> None:
         self.retriever = retriever
         self.embedder = embedder
+        self.sentence_vectors = sentence_vectors or SentenceVectors(
+            retriever.store, embedder, settings.sentence_vectors
+        )
         self.settings = settings
         self.reader_settings = reader_settings or ReaderSettings()
         self.chat_model = chat_model
         self.llm_timeout_s = llm_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
-        self.chain = answer_chain(chat_model, llm_output) if chat_model is not None else None
+        self.chain = None
+        if chat_model is not None:
+            from bot.llm_chain import answer_chain
+
+            self.chain = answer_chain(chat_model, llm_output)
         # LangChain callbacks for every LLM run (bench/ measures tokens with one).
         self.callbacks: list[BaseCallbackHandler] = []
 
@@ -91,7 +105,7 @@ class Answerer:
         for retrieved, context, within_previous in self._attempts(asked, follow_up, as_of):
             articles = self.store.get_articles([r.passage.article_id for r in retrieved])
             found = extractive.extract(
-                asked, retrieved, articles, self.embedder, self.reader,
+                asked, retrieved, articles, self.sentence_vectors, self.reader,
                 max_quotes=self.settings.max_quotes, context=context,
                 follows=follow_up.question if context and follow_up else "", as_of=as_of,
                 within_previous=within_previous,
@@ -174,6 +188,8 @@ class Answerer:
         fallback: Answer,
         on_progress: ProgressCallback | None,
     ) -> Answer:
+        from bot.llm_chain import LLMRequest
+
         assert self.chain is not None
         chain = self.chain
         request = LLMRequest(question, retrieved, articles)

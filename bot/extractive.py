@@ -15,11 +15,12 @@ from bot.quotes import make_citation
 from bot.reader import Judgement, Reader, Reading, Sentence
 from bot.retrieval import Retrieved
 from bot.safety import is_instruction_like
+from bot.sentence_vectors import SentenceVectors
 from bot.timeliness import today
 from index.chunking import sentence_spans
-from index.embeddings import SentenceEmbeddings
 from index.keyword import tokenize
 from index.models import Article
+from index.store import StoredPassage
 
 # Weights of the sentence score; measured on the benchmark dev questions (see BENCHMARKS.md).
 LEXICAL_WEIGHT = 0.3
@@ -57,6 +58,8 @@ class Candidate:
     lexical: float = 0.0
     score: float = 0.0
     section: float = 0.0  # how close its section heading is to the question
+    # The passage it was read in, if any: where its vector comes from.
+    passage: StoredPassage | None = None
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,9 @@ def candidates(
 ) -> list[Candidate]:
     """The quotable sentences of the retrieved passages, once each.
 
-    Embedding sentences is the answer's main cost, so only the best passages give all
-    their sentences; the others give those that share most words with the question.
+    Only the best passages give all their sentences; the others give those that share
+    most words with the question (embedding sentences when asked, `answer.sentence_vectors
+    = "separate"`, is the answer's main cost; the figures were tuned with this choice).
     """
     seen: set[tuple[str, int]] = set()
     found: list[Candidate] = []
@@ -106,7 +110,9 @@ def candidates(
             sentence = article.text[start:end]
             if len(sentence.split()) < MIN_WORDS or is_instruction_like(sentence):
                 continue  # too short to say anything, or addressed to an AI, not a reader
-            passage_candidates.append(Candidate(p.article_id, start, end, p.heading, item.rank))
+            passage_candidates.append(
+                Candidate(p.article_id, start, end, p.heading, item.rank, passage=p)
+            )
         if item.rank >= FULL_PASSAGES and terms:
             text = article.text
             passage_candidates.sort(
@@ -145,25 +151,27 @@ def score_candidates(
     question: Question,
     found: list[Candidate],
     articles: dict[str, Article],
-    embedder: SentenceEmbeddings,
+    vectors: SentenceVectors,
     context: str = "",
     follows: str = "",
 ) -> tuple[list[Candidate], np.ndarray]:
-    """Scores (dense + lexical + section + rank) and the sentence vectors, in one model call.
+    """Scores (dense + lexical + section + rank) and the sentence vectors.
 
     `context` (a previous question and its quotes, for a follow-up) adds terms to the
     lexical side only. `follows` (the previous question alone) completes an elliptical
     follow-up ("which of them worries investors?") on the dense side.
     """
     texts = [articles[c.article_id].text[c.start : c.end] for c in found]
-    headings = sorted({c.heading for c in found if c.heading})
+    # One (article, heading) for each heading text: the vector is the text's alone.
+    named = {c.heading: c.article_id for c in found if c.heading}
+    headings = sorted(named)
     asked = f"{question.text}\n{follows}" if follows else question.text
-    query = embedder.encode_cached([asked])[0]
-    vectors = embedder.encode_cached([*texts, *headings])
-    sentence_vectors = vectors[: len(texts)]
-    heading_similarity = {
-        h: float(vectors[len(texts) + i] @ query) for i, h in enumerate(headings)
-    }
+    query = vectors.texts([asked])[0]
+    sentence_vectors = vectors.of([(c.passage, c.article_id, c.start, c.end) for c in found],
+                                  articles)
+    heading_vectors = vectors.headings([(named[h], h) for h in headings], articles)
+    heading_similarity = {h: float(v @ query) for h, v in zip(headings, heading_vectors,
+                                                              strict=True)}
     terms = set(question.words) or set(tokenize([context])[0])
     scored = []
     for candidate, text, vector in zip(found, texts, sentence_vectors, strict=True):
@@ -176,12 +184,8 @@ def score_candidates(
             + HEADING_WEIGHT * section
             + RANK_WEIGHT / (1 + candidate.passage_rank)
         )
-        scored.append(
-            Candidate(
-                candidate.article_id, candidate.start, candidate.end, candidate.heading,
-                candidate.passage_rank, dense, lexical, score, section,
-            )
-        )
+        scored.append(replace(candidate, dense=dense, lexical=lexical, score=score,
+                              section=section))
     return _propagate(scored, articles), sentence_vectors
 
 
@@ -244,7 +248,7 @@ def extract(
     question: Question,
     retrieved: list[Retrieved],
     articles: dict[str, Article],
-    embedder: SentenceEmbeddings,
+    vectors: SentenceVectors,
     reader: Reader,
     *,
     max_quotes: int,
@@ -260,7 +264,8 @@ def extract(
     found += from_best_article(retrieved, articles, found, reader.supports(question))
     if not found:
         return Extract([], Judgement(False, 0.0, 0.0))
-    scored, vectors = score_candidates(question, found, articles, embedder, context, follows)
+    scored, sentence_vectors = score_candidates(question, found, articles, vectors, context,
+                                                follows)
     readings = reader.read(
         question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles
     )
@@ -268,7 +273,7 @@ def extract(
     # alone; a sentence close to the question's topic is not cut as weak (the items of a
     # list after "the partnership faces obstacles.").
     answering = [replace(c, score=r.score) for c, r in zip(scored, readings, strict=True)]
-    chosen = choose(answering, vectors, 2 * max_quotes, [c.score for c in scored])
+    chosen = choose(answering, sentence_vectors, 2 * max_quotes, [c.score for c in scored])
     citations: list[Citation] = []
     points: list[str] = []
     asked_phrase = None

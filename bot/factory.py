@@ -18,8 +18,7 @@ from bot.logs import log_value
 from bot.settings import Settings
 from bot.uploads import DOCUMENT_EXTENSIONS, UPLOADS_FOLDER, document_extension, save_document
 from index.embeddings import SentenceEmbeddings
-from index.ingest import Ingestor, IngestReport, Progress
-from index.loaders import article_id
+from index.sentence_vectors import SentenceVectorFile
 from index.store import PassageStore, make_client
 
 if TYPE_CHECKING:
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from bot.answer import Answerer
     from bot.chat import Conversation
     from bot.retrieval import HybridRetriever
+    from index.ingest import Ingestor, IngestReport, Progress
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +87,22 @@ class Dossier:
             self.settings.store.collection,
             self.embedder.model_name,
             keyword_dir=self.settings.data_dir / "keyword",
+            sentence_file=SentenceVectorFile(
+                self.settings.data_dir / "sentences" / f"{self.settings.store.collection}.sqlite"
+            ),
         )
 
     def ingestor(self, *, rebuild: bool = False) -> Ingestor:
+        # Imported here: a question needs none of the loaders (HTML, PDF) an ingest does.
+        from index.ingest import Ingestor
+
         self.store.check_model(self.embedder.dimension, rebuild=rebuild)
         return Ingestor(
             self.store,
             self.embedder,
             max_passage_tokens=self.settings.index.max_passage_tokens,
             context_in_embedding=self.settings.index.context_in_embedding,
+            sentence_vectors=self.settings.answer.sentence_vectors == "late",
             max_bytes=int(self.settings.corpus.max_file_mb * 1024 * 1024),
         )
 
@@ -149,6 +156,8 @@ class Dossier:
                 saved.commit()
             else:
                 saved.undo()
+        from index.loaders import article_id
+
         name = saved.path.name
         log.info("document %s saved as %s: %s", log_value(file_name), name, report.to_json())
         return AddedDocument(name, article_id(saved.path, corpus), report, kept,
@@ -156,6 +165,8 @@ class Dossier:
 
     def uploads(self) -> list[Upload]:
         """The documents added through a front end, by name."""
+        from index.loaders import article_id
+
         folder, corpus = self.uploads_path(), self.corpus_path()
         if not folder.is_dir():
             return []
@@ -201,6 +212,8 @@ class Dossier:
 
     @cached_property
     def chat_model(self) -> BaseChatModel | None:
+        if self.settings.llm.provider == "none":
+            return None  # extractive: LangChain's chat-model modules are never imported
         from bot.llm import make_chat_model
 
         return make_chat_model(self.settings.llm)
@@ -208,16 +221,23 @@ class Dossier:
     @cached_property
     def answerer(self) -> Answerer:
         from bot.answer import Answerer
-        from bot.llm import output_mode
+        from bot.sentence_vectors import SentenceVectors
 
+        chat_model = self.chat_model
+        if chat_model is not None:
+            from bot.llm import output_mode
         return Answerer(
             self.retriever,
             self.embedder,
             self.settings.answer,
             reader_settings=self.settings.reader,
-            chat_model=self.chat_model,
+            chat_model=chat_model,
             llm_timeout_s=self.settings.llm.timeout_s,
-            llm_output=output_mode(self.settings.llm),
+            llm_output=output_mode(self.settings.llm) if chat_model is not None else "text",
+            sentence_vectors=SentenceVectors(
+                self.store, self.embedder, self.settings.answer.sentence_vectors,
+                context_in_embedding=self.settings.index.context_in_embedding,
+            ),
         )
 
     def conversation(self) -> Conversation:

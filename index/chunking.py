@@ -193,6 +193,13 @@ def embedding_texts(
     ]
 
 
+def sentence_spans_in(chunk: Chunk, embedded: str) -> list[Span]:
+    """The chunk's sentence spans as offsets into `embedded`, the text the model reads for
+    it (context, if any, then the passage text, which ends it)."""
+    shift = len(embedded) - len(chunk.text) - chunk.start
+    return [(start + shift, end + shift) for start, end in chunk.sentences]
+
+
 def _context(article: Article, chunk: Chunk) -> str:
     parts = [article.title.strip()]
     if chunk.heading and not chunk.text.startswith(chunk.heading):

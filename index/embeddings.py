@@ -301,6 +301,18 @@ class SentenceEmbeddings(Embeddings):
             )
         return vectors.astype("float32", copy=False)
 
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Any, list[Any] | None]:
+        """Like `encode`, plus a unit vector for each character span `spans[i]` of
+        `texts[i]` pooled from the same forward pass (late chunking), where OpenVINO runs
+        the model; torch gives the texts' vectors only (None)."""
+        openvino = self.openvino
+        if openvino is None:
+            return self.encode(texts), None
+        self.calls += 1
+        return openvino.encode_with_spans(texts, spans, self.batch_size)
+
     def forget_cached(self) -> None:
         """Empty the recent-vector cache (benchmarks of questions asked for the first time)."""
         self._cache.clear()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts
+from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts, sentence_spans_in
 from index.embeddings import SentenceEmbeddings
 from index.loaders import iter_articles
 from index.models import Article, Chunk, Skipped, Unchanged
@@ -68,12 +68,16 @@ class Ingestor:
         *,
         max_passage_tokens: int = 200,
         context_in_embedding: bool = True,
+        sentence_vectors: bool = False,
         max_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.max_passage_tokens = max_passage_tokens
         self.context_in_embedding = context_in_embedding
+        # Keep each passage's sentence vectors (late chunking) and its article's headings'
+        # vectors, for answers that read them (answer.sentence_vectors = "late").
+        self.sentence_vectors = sentence_vectors
         self.max_bytes = max_bytes
 
     def chunk(self, article: Article) -> list[Chunk]:
@@ -190,10 +194,21 @@ class Ingestor:
             return
         reused = self._reusable_vectors(pending)
         fresh = [p for p in pending if id(p) not in reused]
+        chunks = [c for p in fresh for c in p.chunks]
         texts = self.embedding_inputs([(p.article, c) for p in fresh for c in p.chunks])
+        sentence_vectors: dict[str, Any] = {}
+        heading_vectors: dict[str, Any] = {}
         if texts:
             self.embedder.prepare(texts)
-            vectors = self.embedder.encode(texts)
+            if self.sentence_vectors:
+                vectors, by_passage = self.embedder.encode_with_spans(
+                    texts, [sentence_spans_in(c, t) for c, t in zip(chunks, texts, strict=True)]
+                )
+            else:
+                vectors, by_passage = self.embedder.encode(texts), None
+            if by_passage is not None:
+                sentence_vectors = {c.id: m for c, m in zip(chunks, by_passage, strict=True)}
+                heading_vectors = self._heading_vectors([p.article for p in fresh])
             report.embedded += len(texts)
         at = 0
         items = []
@@ -203,11 +218,41 @@ class Ingestor:
                 own = vectors[at : at + len(item.chunks)]
                 at += len(item.chunks)
             items.append((item.article, item.chunks, own))
+        if self.sentence_vectors:
+            sentence_vectors.update(self._moved_sentence_vectors([p for p in pending
+                                                                  if id(p) in reused]))
         write.remove_articles([p.moved_from.id for p in pending if p.moved_from is not None])
-        write.replace_articles(items)
+        write.replace_articles(items, sentence_vectors, heading_vectors)
         report.added += sum(p.is_new for p in pending)
         report.updated += sum(not p.is_new for p in pending)
         pending.clear()
+
+    def _heading_vectors(self, articles: Sequence[Article]) -> dict[str, Any]:
+        """Each article's section headings embedded alone (what an answer compares with the
+        question), by article id: one small model call per pool, none per question."""
+        with_headings = [a for a in articles if a.headings]
+        texts = [a.text[s:e] for a in with_headings for s, e in a.headings]
+        if not texts:
+            return {}
+        vectors = self.embedder.encode(texts)
+        found, at = {}, 0
+        for article in with_headings:
+            found[article.id] = vectors[at : at + len(article.headings)]
+            at += len(article.headings)
+        return found
+
+    def _moved_sentence_vectors(self, moved: list[_Pending]) -> dict[str, Any]:
+        """A moved article's stored sentence vectors, by its passages' new ids."""
+        if not moved:
+            return {}
+        new_id = {
+            f"{item.moved_from.id}:{c.id.rsplit(':', 1)[1]}": c.id
+            for item in moved if item.moved_from is not None for c in item.chunks
+        }
+        sentence_file = self.store.sentence_file
+        if sentence_file is None:
+            return {}
+        return {new_id[old]: m for old, m in sentence_file.of_passages(list(new_id)).items()}
 
     def _reusable_vectors(self, pending: list[_Pending]) -> dict[int, Any]:
         """By id() of the queued item: the stored vectors of a moved article's passages,

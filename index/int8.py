@@ -26,6 +26,7 @@ import numpy as np
 
 from index.errors import DossierError
 from index.model_files import ModelFiles
+from index.models import Span
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -195,35 +196,80 @@ class Int8Encoder:
         sentence-transformers does, 18 % more word pieces are computed than there are;
         sorted by word pieces, 7 % (2 % in the ingest's pools of 2,048).
         """
+        return self.encode_with_spans(texts, None, batch_size)[0]
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]] | None,
+        batch_size: int = 64,
+    ) -> tuple[Any, list[Any]]:
+        """Like `encode`, and from the same forward pass a unit vector for each character
+        span `spans[i]` of `texts[i]` (late chunking: its tokens, read in the context of
+        the whole text, mean-pooled): a passage's sentences cost no model call of their own.
+        """
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        span_vectors = [
+            np.zeros((len(spans[i]), self._dimension), dtype=np.float32)
+            for i in range(len(texts))
+        ] if spans is not None else []
         encodings = self._tokenize.encodings(texts)
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         # A few texts (a question's candidate sentences) are split over every stream: one
         # batch would run on one core while the other idles.
         batch_size = max(1, min(batch_size, -(-len(texts) // len(self._requests))))
         running: list[tuple[Any, Any, Any]] = []
+
+        def pool(request: Any, rows: Any, attention_mask: Any) -> None:
+            hidden = _pool_into(vectors, request, rows, attention_mask)
+            if spans is not None:
+                for at, row in enumerate(rows):
+                    span_vectors[row] = _pool_spans(
+                        hidden[at], encodings[row].offsets, spans[row], vectors[row]
+                    )
+
         with self._lock:
             for number, at in enumerate(range(0, len(texts), batch_size)):
                 request = self._requests[number % len(self._requests)]
                 if len(running) == len(self._requests):
-                    _pool_into(vectors, *running.pop(0))
+                    pool(*running.pop(0))
                 rows = order[at : at + batch_size]
                 features = self._tokenize.padded([encodings[i] for i in rows])
                 request.start_async(features)
                 running.append((request, rows, features["attention_mask"]))
             while running:
-                _pool_into(vectors, *running.pop(0))
-        return vectors
+                pool(*running.pop(0))
+        return vectors, span_vectors
 
 
-def _pool_into(vectors: Any, request: Any, rows: Any, attention_mask: Any) -> None:
-    """Wait for a batch, mean-pool it over its real tokens, normalise, write its rows."""
+def _pool_into(vectors: Any, request: Any, rows: Any, attention_mask: Any) -> Any:
+    """Wait for a batch, mean-pool it over its real tokens, normalise, write its rows;
+    return its token vectors."""
     request.wait()
     hidden = request.get_output_tensor(0).data
     mask = attention_mask[..., None].astype(np.float32)
     pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     vectors[rows] = pooled / np.maximum(norms, 1e-12)
+    return hidden
+
+
+def _pool_spans(hidden: Any, offsets: Sequence[Span], spans: Sequence[Span],
+                whole: Any) -> Any:
+    """Unit vectors of character spans from one text's token vectors: each the mean of
+    the tokens that overlap it (special tokens, at (0, 0), never do). A span the model
+    did not read (cut off by its window) gets the whole text's vector."""
+    if not spans:
+        return np.zeros((0, whole.shape[0]), dtype=np.float32)
+    token = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    wanted = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    real = token[:, 1] > token[:, 0]
+    overlaps = ((token[None, :, 0] < wanted[:, None, 1])
+                & (token[None, :, 1] > wanted[:, None, 0]) & real[None, :])
+    weights = overlaps.astype(np.float32)
+    counts = weights.sum(axis=1, keepdims=True)
+    pooled = weights @ hidden[: len(token)].astype(np.float32)
+    pooled = np.where(counts > 0, pooled / np.maximum(counts, 1.0), whole[None, :])
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _save(ov: Any, model: Any, folder: Path, *, compress_to_fp16: bool,

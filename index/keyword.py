@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
@@ -12,12 +13,16 @@ from typing import Any, Protocol
 
 import bm25s
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 
 from index.atomic_folder import replace_folder
 
 log = logging.getLogger(__name__)
 
 _STEMMER = Stemmer.Stemmer("english")
+# What bm25s.tokenize reads as words, and drops, with stopwords="en".
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+_STOPWORDS = frozenset(STOPWORDS_EN)
 _META = "dossier.json"
 # Passages tokenized at a time while building: only their word ids are kept.
 _BUILD_PAGE = 2000
@@ -32,10 +37,15 @@ ARTICLE_BM25 = {"k1": 1.5, "b": 0.9}
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    tokens = bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
-    )
-    return [list(t) for t in tokens]
+    """Each text's terms as bm25s.tokenize gives them (its word pattern, lowercase, its
+    English stop words out, stemmed), without its per-call cost: an answer tokenizes
+    every candidate sentence alone, and bm25s.tokenize made three progress-bar objects
+    per call even with the bar off (a tenth of a first-time answer's time)."""
+    out = []
+    for text in texts:
+        words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+        out.append(_STEMMER.stemWords(words) if words else [])
+    return out
 
 
 def article_text(title: str, text: str) -> str:

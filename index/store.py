@@ -8,7 +8,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -21,6 +21,7 @@ from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.keyword import ARTICLE_BM25, KeywordIndex, KeywordSearch, article_text
 from index.models import Article, Chunk
+from index.sentence_vectors import SentenceKey, SentenceVectorFile
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,11 @@ class PassageStore:
     silently disagree.
     """
 
-    def __init__(self, client: Any, name: str, model_name: str, keyword_dir: Path) -> None:
+    def __init__(self, client: Any, name: str, model_name: str, keyword_dir: Path,
+                 sentence_file: SentenceVectorFile | None = None) -> None:
         self.client = client
+        # The passages' sentence vectors from ingest (late chunking), when kept.
+        self.sentence_file = sentence_file
         self.name = name
         self.model_name = model_name
         self.keyword_dir = keyword_dir / name
@@ -226,6 +230,8 @@ class PassageStore:
         self._keyword = None
         self._article_keyword = None
         self._article_vectors = None
+        if self.sentence_file is not None:
+            self.sentence_file.reset()
         self._open_collections()
 
     @property
@@ -369,7 +375,9 @@ class PassageStore:
 
     @reachable
     def replace_articles(
-        self, items: Sequence[tuple[Article, Sequence[Chunk], Any]]
+        self, items: Sequence[tuple[Article, Sequence[Chunk], Any]],
+        sentence_vectors: Mapping[str, Any] | None = None,
+        heading_vectors: Mapping[str, Any] | None = None,
     ) -> None:
         """Swap several articles' passages for new ones in a few batched writes; the
         registry entries are written last.
@@ -382,6 +390,20 @@ class PassageStore:
         if not items:
             return
         self.passages.delete(where={"article_id": {"$in": [a.id for a, _, _ in items]}})
+        if self.sentence_file is not None:
+            # Rows of passages that no longer exist would only be dead weight.
+            self.sentence_file.remove_articles([a.id for a, _, _ in items])
+            if sentence_vectors:
+                self.sentence_file.put(
+                    (c.id, c.article_id, c.sentences, sentence_vectors[c.id])
+                    for _, article_chunks, _ in items for c in article_chunks
+                    if c.id in sentence_vectors
+                )
+            if heading_vectors:
+                self.sentence_file.put_headings(
+                    (a.id, a.headings, heading_vectors[a.id])
+                    for a, _, _ in items if a.id in heading_vectors
+                )
         chunks = [c for _, article_chunks, _ in items for c in article_chunks]
         article_of = {a.id: a for a, _, _ in items}
         vectors = np.concatenate(
@@ -428,11 +450,32 @@ class PassageStore:
         if article_ids:
             self.passages.delete(where={"article_id": {"$in": list(article_ids)}})
             self.articles.delete(ids=list(article_ids))
+            if self.sentence_file is not None:
+                self.sentence_file.remove_articles(article_ids)
 
     @reachable
     def remove_article(self, article_id: str) -> None:
-        self.passages.delete(where={"article_id": article_id})
-        self.articles.delete(ids=[article_id])
+        self.remove_articles([article_id])
+
+    def sentence_vectors(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
+        """The sentence vectors kept at ingest for those articles, by (article id, start,
+        end)."""
+        if self.sentence_file is None:
+            return {}
+        return self.sentence_file.of_articles(article_ids)
+
+    def passage_sentence_vectors(self, passage_ids: Sequence[str]) -> dict[str, Any]:
+        """The sentence vectors kept at ingest for those passages, by passage id (rows in
+        the order of each passage's sentence spans)."""
+        if self.sentence_file is None:
+            return {}
+        return self.sentence_file.of_passages(passage_ids)
+
+    def heading_vectors(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
+        """The section headings' vectors kept at ingest, by (article id, start, end)."""
+        if self.sentence_file is None:
+            return {}
+        return self.sentence_file.headings_of(article_ids)
 
     @reachable
     def count(self) -> int:
@@ -626,9 +669,11 @@ class StoreWrite:
             self.store.begin_write()
             self.begun = True
 
-    def replace_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], Any]]) -> None:
+    def replace_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], Any]],
+                         sentence_vectors: Mapping[str, Any] | None = None,
+                         heading_vectors: Mapping[str, Any] | None = None) -> None:
         self._begin()
-        self.store.replace_articles(items)
+        self.store.replace_articles(items, sentence_vectors, heading_vectors)
 
     def remove_article(self, article_id: str) -> None:
         self._begin()

@@ -43,3 +43,15 @@ def test_a_streamed_build_scores_as_bm25s_over_every_text_at_once(
 def test_an_empty_store_gives_an_empty_index() -> None:
     empty = KeywordIndex.build_streamed(iter(()), "g0")
     assert empty.search("anything", 5) == [] and empty.generation == "g0"
+
+
+def test_terms_are_the_ones_bm25s_tokenize_gives() -> None:
+    """The answer tokenizes each sentence alone, so `tokenize` does bm25s's work without its
+    per-call cost; the terms must stay the very ones the index was built with."""
+    [article] = load_file(SEED, corpus_root=SEED.parent)
+    texts = ["", "the and of it", "It's 2023: U.S. GDP grew 2.1%; Zürich cafés' naïve résumés!",
+             article.title, *article.text.split(". "), article.text]
+    theirs = bm25s.tokenize(texts, stopwords="en", stemmer=keyword._STEMMER,
+                            return_ids=False, show_progress=False)
+    assert tokenize(texts) == [list(t) for t in theirs]
+    assert tokenize(["the and of it"]) == [[]]
