@@ -17,7 +17,11 @@ _TIME = re.compile(
     rf"(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{4}}|(?:in|since|by|until|from|before|after|"
     rf"during)\s+(?:the\s+)?(?:1[89]|20)\d\d(?:s)?|(?:1[89]|20)\d\d|{_WEEKDAYS}|"
     r"\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am|pm)|(?:next|last|this)\s+(?:week|month|year|"
-    r"spring|summer|fall|autumn|winter)|(?:early|mid|late)[ -](?:\d{4}|" + _MONTHS + r"))\b"
+    r"spring|summer|fall|autumn|winter)|(?:early|mid|late)[ -](?:\d{4}|" + _MONTHS + r")|"
+    # Times said relative to the article's day ("began the harvest early").
+    r"yesterday|today|tonight|tomorrow|recently|early|earlier|soon|"
+    r"(?:this|last|next)\s+(?:morning|afternoon|evening|night|weekend)|"
+    r"(?:\w+\s+)?(?:days?|weeks?|months?|years?|decades?)\s+ago)\b"
 )
 _NUMBER_WORDS = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|"

@@ -85,6 +85,8 @@ def test_small_talk_is_only_small_talk(message: str, kind: str | None) -> None:
      "During its journey, Voyager 2 found five moons and four rings around Neptune.",
      "five moons"),
     ("How many rings does it have?", "In 1989 Voyager 2 found four rings.", "four rings"),
+    ("When did the wheat harvest begin?", "Farmers began the wheat harvest early.", "early"),
+    ("When did it open?", "The museum opened two years ago, officials said.", "two years ago"),
     ("How many live there?", "The city of 150,000 Jackson residents is dry.", "150,000"),
     ("How much storage?", "It comes with 20 GB of storage.", "20 GB"),
     ("How many residents live there?", "The city of 150,000 residents has no water.",
