@@ -57,7 +57,6 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0
     score: float = 0.0
-    section: float = 0.0  # how close its section heading is to the question
     # The passage it was read in, if any: where its vector comes from.
     passage: StoredPassage | None = None
 
@@ -184,8 +183,7 @@ def score_candidates(
             + HEADING_WEIGHT * section
             + RANK_WEIGHT / (1 + candidate.passage_rank)
         )
-        scored.append(replace(candidate, dense=dense, lexical=lexical, score=score,
-                              section=section))
+        scored.append(replace(candidate, dense=dense, lexical=lexical, score=score))
     return _propagate(scored, articles), sentence_vectors
 
 
