@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -234,6 +235,9 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=600.0,
                         help="Stop waiting for answers after this long.")
     args = parser.parse_args()
+    # An answer that fails is counted as an error reply; its traceback goes to standard
+    # error so the count comes with its cause (delivery retries, WARNING, stay quiet).
+    logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(message)s")
 
     from bench.benchlib import PeakRSS, markdown_table, report  # psutil: only the script needs it
 
