@@ -53,8 +53,10 @@ class SentenceVectors:
 
     def headings(self, named: Sequence[tuple[str, str]], articles: Mapping[str, Article]
                  ) -> Any:
-        """One row per (article id, section heading): embedded alone at ingest, else now."""
-        stored = self.store.heading_vectors(list(dict.fromkeys(a for a, _ in named)))
+        """One row per (article id, section heading): embedded alone at ingest, else now.
+        An ingest keeps them only for "late" answers, so only those look them up."""
+        stored = (self.store.heading_vectors(list(dict.fromkeys(a for a, _ in named)))
+                  if self.source == "late" else {})
         rows: list[Any] = []
         for article_id, heading in named:
             article = articles.get(article_id)
