@@ -259,13 +259,15 @@ def extract(
     from the retrieved passages, and let the reader judge whether any of them answers it."""
     terms = set(question.words) | set(tokenize([context])[0])
     found = candidates(retrieved, articles, terms)
-    found += from_best_article(retrieved, articles, found, reader.supports(question))
+    weights = reader.term_weights(question)
+    found += from_best_article(retrieved, articles, found, weights.share_of)
     if not found:
         return Extract([], Judgement(False, 0.0, 0.0))
     scored, sentence_vectors = score_candidates(question, found, articles, vectors, context,
                                                 follows)
     readings = reader.read(
-        question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles
+        question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles,
+        weights,
     )
     # Quotes are taken in order of how well they answer (the reader's score), not by topic
     # alone; a sentence close to the question's topic is not cut as weak (the items of a

@@ -50,6 +50,23 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class TermWeights:
+    """A question's terms and how rare each is (BM25's idf), with their sum."""
+
+    weights: dict[str, float]
+    total: float
+
+    def share(self, words: set[str]) -> float:
+        """The share of the weight that `words` hold."""
+        if self.total <= 0:
+            return 1.0  # a question of common words only: rarity cannot tell
+        return sum(w for t, w in self.weights.items() if t in words) / self.total
+
+    def share_of(self, text: str) -> float:
+        return self.share(set(tokenize([text])[0]))
+
+
+@dataclass(frozen=True)
 class Judgement:
     """The reader's verdict on a question, with the two figures it was made from."""
 
@@ -65,19 +82,17 @@ class Reader:
         self.settings = settings
         self.rarity = rarity
 
-    def supports(self, question: Question) -> Callable[[str], float]:
-        """The share of the question's terms, weighted by rarity, that a text holds."""
-        weights, total = self._term_weights(question)
-        return lambda text: _share(weights, total, set(tokenize([text])[0]))
-
-    def _term_weights(self, question: Question) -> tuple[dict[str, float], float]:
+    def term_weights(self, question: Question) -> TermWeights:
+        """The question's terms weighted by rarity: computed once per question, shared by
+        the reader and whatever picks its candidates."""
         weights = {t: w for t, w in self.rarity(question.terms).items() if w > 0}
-        return weights, sum(weights.values())
+        return TermWeights(weights, sum(weights.values()))
 
     def read(self, question: Question, sentences: Sequence[Sentence],
-             articles: dict[str, Article]) -> list[Reading]:
+             articles: dict[str, Article], weights: TermWeights | None = None,
+             ) -> list[Reading]:
         """A Reading per sentence, in the order given."""
-        weights, total = self._term_weights(question)
+        weights = weights if weights is not None else self.term_weights(question)
         # Sentences of one paragraph share it: tokenized once each.
         paragraphs: dict[str, set[str]] = {}
         readings = []
@@ -89,8 +104,8 @@ class Reader:
             if paragraph not in paragraphs:
                 paragraphs[paragraph] = set(tokenize([paragraph])[0])
             around = paragraphs[paragraph]
-            support = _share(weights, total, words)
-            context = max(support, _share(weights, total, around))
+            support = weights.share(words)
+            context = max(support, weights.share(around))
             asked = asked_for(question, text)
             kind_found = asked is not None or (
                 question.kind == "reason" and gives_reason(text)
@@ -138,12 +153,6 @@ def _in_window(question: Question, article: Article, as_of: date) -> bool:
         return True
     days_before = (as_of - published).days
     return -WINDOW_SLACK_DAYS <= days_before <= question.window_days + WINDOW_SLACK_DAYS
-
-
-def _share(weights: dict[str, float], total: float, words: set[str]) -> float:
-    if total <= 0:
-        return 1.0  # a question of common words only: rarity cannot tell
-    return sum(w for t, w in weights.items() if t in words) / total
 
 
 def _paragraph(article: Article, start: int, end: int) -> str:
