@@ -17,6 +17,7 @@ from bot.errors import DossierError
 from bot.logs import log_value
 from bot.settings import Settings
 from bot.uploads import DOCUMENT_EXTENSIONS, UPLOADS_FOLDER, document_extension, save_document
+from index import compiled_cache
 from index.embeddings import SentenceEmbeddings
 from index.sentence_vectors import SentenceVectorFile
 from index.store import PassageStore, make_client
@@ -77,6 +78,7 @@ class Dossier:
         return SentenceEmbeddings(
             index.model, device=index.device, batch_size=index.batch_size,
             precision=index.precision, int8_dir=self.settings.data_dir / "int8",
+            compiled_cache=compiled_cache.resolve(index.compiled_cache),
         )
 
     @cached_property

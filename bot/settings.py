@@ -49,6 +49,12 @@ class IndexSettings(Section):
     context_in_embedding: bool = Field(
         True, description="Prefix title and section heading to the text that is embedded."
     )
+    compiled_cache: str = Field(
+        "",
+        description="Folder where OpenVINO keeps the compiled model, so a new process "
+        "loads it instead of compiling it; empty = $XDG_CACHE_HOME/dossier/openvino "
+        '(~/.cache/...), "off" = compile in every process.',
+    )
 
 
 class StoreSettings(Section):

@@ -21,6 +21,7 @@ from index.int8 import (
     PLAIN_FOLDER,
     Int8Encoder,
     Int8Unavailable,
+    keep_compiled_in,
 )
 from index.model_files import ModelFiles
 
@@ -83,6 +84,7 @@ class SentenceEmbeddings(Embeddings):
         batch_size: int = 64,
         precision: str = "auto",
         int8_dir: Path | None = None,
+        compiled_cache: Path | None = None,
     ) -> None:
         self.model_name = model or BUNDLED_MODEL
         self._model_ref = model or ""
@@ -91,6 +93,8 @@ class SentenceEmbeddings(Embeddings):
         self.precision = precision
         self._bf16: bool | None = None
         self.int8_dir = int8_dir
+        # Where OpenVINO keeps the compiled model for the next process (None = nowhere).
+        self.compiled_cache = compiled_cache
         self._openvino: Int8Encoder | None = None
         self._openvino_looked = False
         self._int8_failed = False
@@ -205,6 +209,7 @@ class SentenceEmbeddings(Embeddings):
         files = self.files
         if files is None:
             return None
+        keep_compiled_in(self.compiled_cache)
         int8 = None if self._int8_failed else Int8Encoder.load(folder, files)
         return int8 or Int8Encoder.load(folder / PLAIN_FOLDER, files)
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from index import compiled_cache
 from index.errors import DossierError
 from index.model_files import ModelFiles
 from index.models import Span
@@ -95,6 +96,13 @@ def _core(ov: Any) -> Any:
         return _CORE[0]
 
 
+def keep_compiled_in(folder: Path | None) -> None:
+    """Every later compile in this process reads and writes its compiled blob in `folder`
+    (index/compiled_cache.py): a new process then loads the model instead of compiling it."""
+    if compiled_cache.enable(_core(_require_openvino()), folder):
+        compiled_cache.prune(folder)
+
+
 class Int8Encoder:
     """Mean-pooled, normalised sentence vectors from an OpenVINO model of the encoder (int8,
     or the plain copy: `quantized` says which).
@@ -107,6 +115,8 @@ class Int8Encoder:
         self._tokenize = Tokenize(files)
         self._dimension = files.dimension
         self.quantized = quantized
+        # True when OpenVINO loaded a blob an earlier process compiled (keep_compiled_in).
+        self.loaded_from_cache = bool(compiled.get_property("LOADED_FROM_CACHE"))
         # The throughput hint gives each core a stream; a batch in flight on each keeps both
         # busy (one batch at a time over both cores was slower here), and the next batch is
         # tokenized while they run.

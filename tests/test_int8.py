@@ -354,8 +354,16 @@ dossier = Dossier(load_settings(data_dir=Path(sys.argv[1])))
 answer = dossier.answerer.ask("what are the obstacles?")
 heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
 print(json.dumps({"answered": answer.answered, "backend": dossier.embedder.backend,
-                  "heavy": heavy}))
+                  "heavy": heavy, "compiled_before": dossier.embedder.openvino.loaded_from_cache}))
 """
+
+
+def _ask_in_a_new_process(data_dir: Path) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", _QUESTION_IN_A_NEW_PROCESS, str(data_dir)],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def test_a_new_process_answers_without_importing_torch(tmp_path: Path) -> None:
@@ -363,8 +371,38 @@ def test_a_new_process_answers_without_importing_torch(tmp_path: Path) -> None:
     # OpenVINO copy, and a chat or `dossier ask` started later embeds with it.
     data_dir = tmp_path / "data"
     Dossier(load_settings(data_dir=data_dir)).ingest([PROJECT / "corpus"])
-    done = subprocess.run([sys.executable, "-c", _QUESTION_IN_A_NEW_PROCESS, str(data_dir)],
-                          cwd=PROJECT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _ask_in_a_new_process(data_dir)
+    result.pop("compiled_before")
     assert result == {"answered": True, "backend": "openvino", "heavy": []}
+
+
+def test_a_second_process_loads_the_model_the_first_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Compiling the model is most of a cold start's model cost; OpenVINO keeps the compiled
+    # blob in index.compiled_cache, and the next process loads it.
+    data_dir, cache = tmp_path / "data", tmp_path / "compiled"
+    monkeypatch.setenv("DOSSIER_INDEX__COMPILED_CACHE", str(cache))
+    Dossier(load_settings(data_dir=data_dir)).ingest([PROJECT / "corpus"])
+    for blob in cache.glob("*.blob"):  # what the ingest itself compiled
+        blob.unlink()
+    first = _ask_in_a_new_process(data_dir)
+    assert first["compiled_before"] is False
+    assert len(list(cache.glob("*.blob"))) == 1
+    second = _ask_in_a_new_process(data_dir)
+    assert second["compiled_before"] is True
+    assert second["answered"] is True and second["heavy"] == []
+
+
+def test_compiled_models_off_or_unwritable_still_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "data"
+    Dossier(load_settings(data_dir=data_dir)).ingest([PROJECT / "corpus"])
+    monkeypatch.setenv("DOSSIER_INDEX__COMPILED_CACHE", "off")
+    assert _ask_in_a_new_process(data_dir)["compiled_before"] is False
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("DOSSIER_INDEX__COMPILED_CACHE", str(blocked / "cache"))
+    result = _ask_in_a_new_process(data_dir)
+    assert result["answered"] is True and result["compiled_before"] is False
