@@ -6,12 +6,9 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from bot.settings import RetrievalSettings
 from bot.timeliness import Timeliness, today
@@ -31,8 +28,8 @@ class Retrieved:
     rank: int
 
 
-class HybridRetriever(BaseRetriever):
-    """LangChain retriever over a PassageStore.
+class HybridRetriever(BaseModel):
+    """Retrieval over a PassageStore (bot.langchain_retriever offers it to LangChain).
 
     Dense and BM25 candidate lists are fused by reciprocal rank (robust to their
     incomparable score scales). Articles are then ranked by their best passage plus
@@ -206,11 +203,6 @@ class HybridRetriever(BaseRetriever):
                 score[article_id] *= weight
         return sorted(score, key=score.__getitem__, reverse=True)
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        return [_as_document(r) for r in self.retrieve(query)]
-
 
 def by_article_in_turn(results: list[Retrieved]) -> list[Retrieved]:
     """Results (best first) reordered as the retriever orders passages: each article's
@@ -231,17 +223,3 @@ def _interleaved(
         for article_id in articles
         if turn < len(by_article[article_id])
     ]
-
-
-def _as_document(result: Retrieved) -> Document:
-    p = result.passage
-    metadata: dict[str, Any] = {
-        "id": p.id,
-        "article_id": p.article_id,
-        "start": p.start,
-        "end": p.end,
-        "heading": p.heading,
-        "score": result.fused,
-        "dense": result.dense,
-    }
-    return Document(page_content=p.text, metadata=metadata, id=p.id)

