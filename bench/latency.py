@@ -86,28 +86,37 @@ SentenceTransformer(bundled_model_path(), device="cpu").encode([sys.argv[1]])
 """
 
 
-def cold(data_dir: Path, question: str, runs: int) -> dict[str, Any]:
-    """Wall times of fresh processes, alternating so load on the machine hits both alike:
-    `dossier ask` (imports, model load, store open, answer) and the sentence-transformers
-    baseline above; then `dossier --help`."""
+def cold(data_dir: Path, question: str, runs: int,
+         baseline_code: Path | None = None) -> dict[str, Any]:
+    """Wall times of fresh processes, alternating so load on the machine hits all alike:
+    `dossier ask` (imports, model load, store open, answer), the sentence-transformers
+    baseline above, `dossier ask` run from `baseline_code` (another checkout: before and
+    after in one run) when given; then `dossier --help`."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    commands = {
-        "ask": [sys.executable, "-m", "bot.cli", "--data-dir", str(data_dir), "ask", question,
-                "--json"],
-        "sentence_transformers_only": [sys.executable, "-c", _SENTENCE_TRANSFORMERS_ONLY,
-                                       question],
-        "help": [sys.executable, "-m", "bot.cli", "--help"],
+    ask = ["-m", "bot.cli", "--data-dir", str(data_dir), "ask", question, "--json"]
+    commands: dict[str, tuple[list[str], Path]] = {
+        "ask": ([sys.executable, *ask], ROOT),
+        "sentence_transformers_only": (
+            [sys.executable, "-c", _SENTENCE_TRANSFORMERS_ONLY, question], ROOT
+        ),
     }
+    if baseline_code is not None:
+        # Run from its own folder: `python -m` finds that checkout's packages first.
+        commands["ask_baseline_code"] = ([sys.executable, *ask], baseline_code.resolve())
+    commands["help"] = ([sys.executable, "-m", "bot.cli", "--help"], ROOT)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        for name, command in commands.items():
+        for name, (command, folder) in commands.items():
             with Stopwatch() as wall:
-                subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+                subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
             walls[name].append(wall.seconds * 1000)
     figures: dict[str, Any] = {name: {"runs": runs, **timed_ms(values)}
                                for name, values in walls.items()}
     ask, baseline = figures["ask"]["p50_ms"], figures["sentence_transformers_only"]["p50_ms"]
     figures["ask_vs_sentence_transformers_p50"] = round(ask / baseline, 3)
+    if baseline_code is not None:
+        before = figures["ask_baseline_code"]["p50_ms"]
+        figures["ask_baseline_code_vs_sentence_transformers_p50"] = round(before / baseline, 3)
     return figures
 
 
@@ -121,10 +130,13 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--cold-only", action="store_true",
                         help="Only the fresh-process figures (needs --data-dir).")
+    parser.add_argument("--baseline-code", type=Path,
+                        help="Another checkout of Dossier whose cold ask runs in the same "
+                        "rounds (before/after in one run).")
     args = parser.parse_args()
     questions = [q["question"] for q in load_questions(args.questions)]
     if args.cold_only:
-        figures = cold(args.data_dir, questions[0], args.cold_runs)
+        figures = cold(args.data_dir, questions[0], args.cold_runs, args.baseline_code)
         rows = [{"what": name, **values} for name, values in figures.items()
                 if isinstance(values, dict)]
         report("latency-cold", figures, markdown_table(rows, COLUMNS))
