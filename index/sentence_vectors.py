@@ -71,6 +71,10 @@ class SentenceVectorFile:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, check_same_thread=False)
+            # A passage's row is about 2.3 KB: one row fits a 4 KB page, not two, so a
+            # third of each page stayed empty. In 64 KB pages, rows pack to ~98 %. Only a
+            # new file takes it (a file made before keeps its pages, and still opens).
+            connection.execute("pragma page_size = 65536")
             connection.executescript(_SCHEMA)
             self._connection = connection
         return self._connection

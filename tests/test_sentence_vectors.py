@@ -4,6 +4,7 @@ computed at question time."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,38 @@ def test_the_file_keeps_rows_by_passage_and_drops_them_by_article(tmp_path: Path
     kept.remove_articles(["a"])
     assert sorted(kept.of_passages(["a:1", "b:1"])) == ["b:1"]
     assert sorted(kept.headings_of(["a", "b"])) == [("b", 5, 20)]
+
+
+def _page_size(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("pragma page_size").fetchone()[0])
+
+
+def _file_bytes_per_vector_byte(kept: SentenceVectorFile, passages: int) -> float:
+    """The file's size over its vectors' own bytes, for `passages` rows of six sentences
+    (the corpus's mean is 5.8: rows of about 2.3 KB)."""
+    kept.put((f"a:{i}", f"article-{i // 13}", [(j * 10, j * 10 + 9) for j in range(6)],
+              _unit_rows(6, seed=i)) for i in range(passages))
+    return kept.path.stat().st_size / (passages * 6 * (384 + 4))
+
+
+def test_a_new_file_packs_passage_rows_into_its_pages(tmp_path: Path) -> None:
+    """Rows of ~2.3 KB filled 4 KB pages one at a time, a third of the file left empty."""
+    kept = SentenceVectorFile(tmp_path / "s.sqlite")
+    assert _file_bytes_per_vector_byte(kept, 2000) < 1.15
+    assert _page_size(kept.path) == 65536
+
+
+def test_a_file_made_with_small_pages_still_reads_and_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as db:  # a file as an earlier version made it
+        db.execute("pragma page_size = 4096")
+        db.execute("create table earlier (x integer)")
+    kept = SentenceVectorFile(path)
+    rows = _unit_rows(2)
+    kept.put([("a:1", "a", [(0, 9), (10, 30)], rows)])
+    assert _page_size(path) == 4096
+    assert float(kept.of_passages(["a:1"])["a:1"][1] @ rows[1]) > 0.99
 
 
 def test_an_ingest_keeps_rows_only_for_the_passages_it_holds(isolated: Path) -> None:
