@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from chromadb.errors import NotFoundError
 
+from index.article_texts import BY_ID_ONLY, TEXTS_SUFFIX, ArticleTexts
 from index.article_vectors import ArticleVectors
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
@@ -144,6 +145,9 @@ class PassageStore:
     A passage's text is not stored with it: it is cut from its article's text by its
     offsets. Stored, it cost more than the vectors: Chroma keeps a document three times
     over (its row, an index of metadata strings, a trigram full-text index we never query).
+    For the same reason an article's text is no document either: it is kept compressed in
+    a collection of its own (`ArticleTexts`); an index built before, which kept it as the
+    registry entry's document, is still read.
 
     Chroma is the source of truth; the keyword index is derived from it and tagged with
     the store's `generation`, which every write changes before it starts (and again when it
@@ -179,8 +183,10 @@ class PassageStore:
                 embedding_function=None,
             )
             self.articles = self.client.get_or_create_collection(
-                self.name + _ARTICLES_SUFFIX, embedding_function=None
+                self.name + _ARTICLES_SUFFIX, configuration=BY_ID_ONLY,
+                embedding_function=None,
             )
+            self.texts = ArticleTexts(self.client, self.name)
         except Exception as exc:
             raise StoreUnavailable(f"cannot reach the Chroma store: {exc}") from exc
 
@@ -222,7 +228,7 @@ class PassageStore:
     @reachable
     def reset(self) -> None:
         """Drop every passage and article (for --rebuild)."""
-        for collection in (self.name, self.name + _ARTICLES_SUFFIX):
+        for collection in (self.name, self.name + _ARTICLES_SUFFIX, self.name + TEXTS_SUFFIX):
             try:
                 self.client.delete_collection(collection)
             except NotFoundError:  # absent already: nothing to drop
@@ -333,8 +339,10 @@ class PassageStore:
         fetched: dict[str, Article] = {}
         if missing:
             got = self.articles.get(ids=missing, include=["documents", "metadatas"])
+            texts = self.texts.get(got["ids"])
             fetched = {
-                article_id: _article_from(article_id, doc or "", dict(meta or {}))
+                article_id: _article_from(article_id, texts.get(article_id, doc or ""),
+                                          dict(meta or {}))
                 for article_id, doc, meta in zip(
                     got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
                 )
@@ -417,13 +425,18 @@ class PassageStore:
                 embeddings=vectors[at : at + batch],
                 metadatas=[_passage_metadata(c, article_of[c.article_id]) for c in part],
             )
+        # Texts before the registry entries that make the articles count as indexed.
+        self.texts.put([(a.id, a.text) for a, _, _ in items], batch)
         for at in range(0, len(items), batch):
             part_items = items[at : at + batch]
+            ids = [a.id for a, _, _ in part_items]
+            # An upsert without documents would keep the document an index built before
+            # held (the text then), stale beside the new one: the entries go first.
+            self.articles.delete(ids=ids)
             self.articles.upsert(
-                ids=[a.id for a, _, _ in part_items],
+                ids=ids,
                 # the registry is looked up by id, never by vector
                 embeddings=[[1.0]] * len(part_items),
-                documents=[a.text for a, _, _ in part_items],
                 metadatas=[_article_metadata(a, len(c)) for a, c, _ in part_items],
             )
 
@@ -450,6 +463,7 @@ class PassageStore:
         if article_ids:
             self.passages.delete(where={"article_id": {"$in": list(article_ids)}})
             self.articles.delete(ids=list(article_ids))
+            self.texts.remove(article_ids)
             if self.sentence_file is not None:
                 self.sentence_file.remove_articles(article_ids)
 
@@ -585,10 +599,12 @@ class PassageStore:
     def iter_articles(self, page: int = 500) -> Iterator[tuple[str, str, str]]:
         """(id, title, text) of every article, paged like `iter_passages`."""
         for got in _pages(self.articles, ["documents", "metadatas"], page):
+            texts = self.texts.get(got["ids"])
             for article_id, doc, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             ):
-                yield article_id, str((meta or {}).get("title", "")), doc or ""
+                yield article_id, str((meta or {}).get("title", "")), texts.get(
+                    article_id, doc or "")
 
     @reachable
     def keyword_index(self) -> KeywordIndex:
