@@ -100,7 +100,8 @@ def _dossier_with_fake_embeddings() -> None:
         counted(Collection, name)
     counted(KeywordIndex, "save")
     bot.factory.SentenceEmbeddings = lambda *_args, **_kwargs: FakeEmbeddings()  # type: ignore
-    # Small flushes (each: delete, add, registry upsert) so a run has many write points.
+    # Small flushes (each: delete, add, texts upsert, registry delete and upsert) so a run
+    # has many write points.
     index.ingest._EMBED_BATCH_PASSAGES = FLUSH_PASSAGES
     bot.factory.PassageStore = WatchedStore  # type: ignore[misc]
     atexit.register(lambda: note("ended"))
@@ -314,12 +315,12 @@ def test_ingest_refuses_at_once_while_another_holds_the_lock(ram_dir: Path) -> N
 
 @pytest.mark.slow
 def test_a_second_ingest_while_one_is_writing_is_refused(ram_dir: Path) -> None:
-    """Two real `dossier ingest` processes: the first is held after its fifth store write
-    (mid-write, lock held), the second starts then, and refuses."""
+    """Two real `dossier ingest` processes: the first is held after its seventh store write
+    (its first registry upsert: mid-write, lock held), the second starts then, and refuses."""
     corpus, data_dir = ram_dir / "corpus", ram_dir / "data"
     _write_corpus(corpus, {n: 0 for n in range(20)})
     notes, resume = _notes_file(data_dir), ram_dir / "resume"
-    env = _env(data_dir, **{NOTES_FILE: str(notes), PAUSE_AFTER: "5", RESUME_FILE: str(resume)})
+    env = _env(data_dir, **{NOTES_FILE: str(notes), PAUSE_AFTER: "7", RESUME_FILE: str(resume)})
     first = subprocess.Popen(
         [*ENTRY, "ingest", str(corpus), "--json"], env=env, cwd=ram_dir,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -328,7 +329,7 @@ def test_a_second_ingest_while_one_is_writing_is_refused(ram_dir: Path) -> None:
         deadline = time.monotonic() + 120
         while not _read_notes(notes):
             assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first ingest never reached its 5th write"
+            assert time.monotonic() < deadline, "the first ingest never reached its 7th write"
             time.sleep(0.05)
         [paused] = _read_notes(notes)
         assert (paused["event"], paused["op"]) == ("paused", "dossier-articles.upsert")
