@@ -35,9 +35,10 @@ _EARLIER_TABLE = "sentences"
 _IDS_PER_QUERY = 900
 
 SentenceKey = tuple[str, int, int]  # (article id, start, end)
-# An article's stored sentences: its passages' id tails with their sentence counts, every
-# sentence's span, and the vectors (row i for span i), passages one after another.
-_ArticleRows = tuple[list[tuple[str, int]], list[list[int]], Any]
+# An article's stored sentences: its passages' id tails with their sentence counts, the
+# spans, the vectors as `quantize` wrote them (row i for span i, passages one after
+# another), and their dimension. Decoded only as far as a reader needs.
+_ArticleRows = tuple[list[tuple[str, int]], bytes, bytes, int]
 
 
 def article_of(passage_id: str) -> tuple[str, str]:
@@ -57,11 +58,14 @@ def quantize(matrix: Any) -> bytes:
     return scales.astype(np.float32).tobytes() + codes.tobytes()
 
 
-def dequantize(blob: bytes, dimension: int) -> Any:
-    """The float32 matrix `quantize` stored (rows renormalised to unit length)."""
+def dequantize(blob: bytes, dimension: int, start: int = 0, stop: int | None = None) -> Any:
+    """The float32 matrix `quantize` stored, or its rows start..stop (renormalised to unit
+    length); only those rows are decoded."""
     count = len(blob) // (4 + dimension)
-    scales = np.frombuffer(blob, dtype=np.float32, count=count)
-    codes = np.frombuffer(blob, dtype=np.int8, offset=4 * count).reshape(count, dimension)
+    stop = count if stop is None else stop
+    scales = np.frombuffer(blob, dtype=np.float32, count=stop - start, offset=4 * start)
+    codes = np.frombuffer(blob, dtype=np.int8, count=(stop - start) * dimension,
+                          offset=4 * count + start * dimension).reshape(-1, dimension)
     rows = codes.astype(np.float32) * scales[:, None]
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return rows / np.maximum(norms, 1e-12)
@@ -142,8 +146,9 @@ class SentenceVectorFile:
     def of_articles(self, article_ids: Sequence[str]) -> dict[SentenceKey, Any]:
         """Every stored sentence vector of those articles, by (article id, start, end)."""
         found: dict[SentenceKey, Any] = {}
-        stored = [(aid, spans, matrix) for aid, (_, spans, matrix)
-                  in self._article_rows(article_ids).items()]
+        stored = [(aid, np.frombuffer(spans, dtype=np.int32).reshape(-1, 2).tolist(),
+                   dequantize(blob, dimension))
+                  for aid, (_, spans, blob, dimension) in self._article_rows(article_ids).items()]
         if self._earlier_rows:
             stored += self._rows("article_id", article_ids, _EARLIER_TABLE)
         for article_id, spans, matrix in stored:
@@ -156,12 +161,12 @@ class SentenceVectorFile:
         wanted = set(passage_ids)
         found: dict[str, Any] = {}
         articles = self._article_rows(list(dict.fromkeys(article_of(p)[0] for p in wanted)))
-        for article_id, (passages, _, matrix) in articles.items():
+        for article_id, (passages, _, blob, dimension) in articles.items():
             at = 0
             for tail, count in passages:
                 passage_id = f"{article_id}:{tail}"
-                if passage_id in wanted:
-                    found[passage_id] = matrix[at : at + count]
+                if passage_id in wanted:  # an article holds ~13 passages: decode only these
+                    found[passage_id] = dequantize(blob, dimension, at, at + count)
                 at += count
         missing = [p for p in passage_ids if p not in found]
         if self._earlier_rows and missing:
@@ -175,9 +180,8 @@ class SentenceVectorFile:
         for article_id, dimension, passages, spans, blob in self._select(
                 "article_id, dimension, passages, spans, vectors", "article_sentences",
                 "article_id", article_ids):
-            pairs = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2).tolist()
             listed = [(str(tail), int(count)) for tail, count in json.loads(passages)]
-            rows[article_id] = (listed, pairs, dequantize(blob, dimension))
+            rows[article_id] = (listed, spans, blob, dimension)
         return rows
 
     def _rows(self, column: str, keys: Sequence[str], table: str,
