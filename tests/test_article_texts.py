@@ -7,34 +7,19 @@ import sqlite3
 from pathlib import Path
 
 from index.article_texts import decode_text, encode_text
-from index.chunking import chunk_article
-from index.models import Article
-from index.store import PassageStore, make_client
+from index.store import PassageStore
 from tests.support.fakes import FakeEmbeddings
+from tests.test_store import LITHIUM, _article, _store, _write
 
-LITHIUM = (
-    "Lithium mining grows in Mexico. " * 4 + "\n\nCanada invests in refining plants near ports."
-)
 # Accents, curly quotes, an emoji and CJK: what news text holds beside ASCII.
 WEATHER = "Storms hit São Paulo on Monday — “rain for days” 🌧.\n\n洪水警報が出された。"
 
 
-def _store(tmp_path: Path) -> PassageStore:
-    return PassageStore(make_client(tmp_path / "chroma"), "dossier", "fake-hash-embeddings",
-                        tmp_path / "keyword")
-
-
-def _write(store: PassageStore, embedder: FakeEmbeddings, *articles: Article) -> None:
-    with store.write() as write:
-        write.replace_articles([
-            (a, chunks, embedder.encode([c.text for c in chunks]))
-            for a in articles
-            for chunks in [chunk_article(a, embedder.count_tokens, max_tokens=12)]
-        ])
-
-
-def _article(article_id: str, text: str) -> Article:
-    return Article(id=article_id, title=article_id.title(), text=text, path=f"{article_id}.txt")
+def _two_articles(tmp_path: Path, embedder: FakeEmbeddings) -> PassageStore:
+    store = _store(tmp_path)
+    store.check_model(embedder.dimension)
+    _write(store, embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    return store
 
 
 def _full_text_rows(tmp_path: Path) -> int:
@@ -52,9 +37,7 @@ def test_encoded_text_comes_back_exactly_in_about_half_the_space() -> None:
 def test_texts_stay_out_of_the_full_text_index_and_come_back_whole(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store = _two_articles(tmp_path, fake_embedder)
     assert _full_text_rows(tmp_path) == 0
     assert store.articles.get(include=["documents"])["documents"] == [None, None]
     # A new store on the same files reads them as a new process would.
@@ -74,9 +57,7 @@ def test_texts_stay_out_of_the_full_text_index_and_come_back_whole(
 def test_an_index_that_kept_texts_as_documents_still_reads_and_is_rewritten_cleanly(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store = _two_articles(tmp_path, fake_embedder)
     # As an earlier version kept it: the text as the registry entry's document.
     store.texts.remove(["lithium"])
     store.articles.update(ids=["lithium"], embeddings=[[1.0]], documents=[LITHIUM])
