@@ -87,7 +87,8 @@ class Answerer:
 
     @cached_property
     def reader(self) -> Reader:
-        return Reader(self.reader_settings, self.store.term_rarity)
+        return Reader(self.reader_settings, self.store.term_rarity,
+                      self.sentence_vectors.source)
 
     @property
     def store(self) -> PassageStore:
@@ -102,18 +103,12 @@ class Answerer:
         asked = question if isinstance(question, Question) else analyse(question)
         if asked.small_talk is not None:
             return Answer(asked.text, self.small_talk_line(asked.small_talk), self.mode, False)
-        for retrieved, context, within_previous in self._attempts(asked, follow_up, as_of):
-            articles = self.store.get_articles([r.passage.article_id for r in retrieved])
-            found = extractive.extract(
-                asked, retrieved, articles, self.sentence_vectors, self.reader,
-                max_quotes=self.settings.max_quotes, context=context,
-                follows=follow_up.question if context and follow_up else "", as_of=as_of,
-                within_previous=within_previous,
-            )
-            if found.answers:
-                break
-        else:
+        answering = next((attempt for attempt in self.extracts(asked, follow_up=follow_up,
+                                                                as_of=as_of)
+                          if attempt[2].answers), None)
+        if answering is None:
             return Answer(asked.text, self._not_covered(asked), self.mode, False)
+        retrieved, articles, found, _ = answering
         sources = [ArticleRef.of(articles[article_id])
                    for article_id in dict.fromkeys(r.passage.article_id for r in retrieved)
                    if article_id in articles]
@@ -122,6 +117,22 @@ class Answerer:
         if self.chat_model is None:
             return quoted
         return self._llm_answer(asked.text, retrieved, articles, quoted, on_progress)
+
+    def extracts(self, question: Question, *, follow_up: FollowUp | None = None,
+                 as_of: date | None = None,
+                 ) -> Iterator[tuple[list[Retrieved], dict[str, Article], extractive.Extract,
+                                     bool]]:
+        """Each place the answer is looked for, in order (see `_attempts`), with its
+        articles, the quotes read there and whether it is the previous answer's articles
+        (judged by the follow-up bar): `ask` stops at the first that answers."""
+        for retrieved, context, within_previous in self._attempts(question, follow_up, as_of):
+            articles = self.store.get_articles([r.passage.article_id for r in retrieved])
+            yield retrieved, articles, extractive.extract(
+                question, retrieved, articles, self.sentence_vectors, self.reader,
+                max_quotes=self.settings.max_quotes, context=context,
+                follows=follow_up.question if context and follow_up else "", as_of=as_of,
+                within_previous=within_previous,
+            ), within_previous
 
     def retrieve(self, question: Question, *, follow_up: FollowUp | None = None,
                  as_of: date | None = None, k: int | None = None,
