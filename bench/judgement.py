@@ -188,9 +188,10 @@ def threshold_grid(dossier: Dossier, positives: Sequence[dict[str, Any]],
     for min_score in MIN_SCORES:
         for min_context in MIN_CONTEXTS:
             settings = shipped.settings.model_copy(
-                update={"min_score": min_score, "min_context": min_context}
+                update={"min_score": min_score, "min_context": min_context,
+                        "follow_up_min_score": shipped.follow_up_min_score}
             )
-            reader = Reader(settings, shipped.rarity)
+            reader = Reader(settings, shipped.rarity, shipped.source)
             kept = [reader.judge(*r["judge"]).answers for r in positives]
             refused = [not reader.judge(*r["judge"]).answers for r in negatives]
             rows.append({"min_score": min_score, "min_context": min_context,

@@ -158,7 +158,7 @@ def main() -> None:
         settings: ReaderSettings = base.settings.model_copy(update={
             "min_score": min_score, "min_context": min_context,
             "follow_up_min_score": follow_up_min_score})
-        reader = Reader(settings, base.rarity)
+        reader = Reader(settings, base.rarity, base.source)
         rows.append({"min_score": min_score, "min_context": min_context,
                      "follow_up_min_score": follow_up_min_score,
                      **{half: figures(reader, asked, n) for half, n in

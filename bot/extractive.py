@@ -12,7 +12,7 @@ from bot.models import Citation
 from bot.prompts import CANNOT_ANSWER
 from bot.question import Question
 from bot.quotes import make_citation
-from bot.reader import Judgement, Reader, Reading, Sentence
+from bot.reader import Judgement, Reader, Reading, Sentence, WordsOf
 from bot.retrieval import Retrieved
 from bot.safety import is_instruction_like
 from bot.sentence_vectors import SentenceVectors
@@ -78,14 +78,15 @@ class Extract:
         return bool(self.citations) and self.judgement.answers
 
 
-def _lexical_overlap(question_terms: set[str], text: str) -> float:
+def _lexical_overlap(question_terms: set[str], text: str, words_of: WordsOf) -> float:
     if not question_terms:
         return 0.0
-    return len(question_terms & set(tokenize([text])[0])) / len(question_terms)
+    return len(question_terms & words_of(text)) / len(question_terms)
 
 
 def candidates(
-    retrieved: list[Retrieved], articles: dict[str, Article], terms: set[str] | None = None
+    retrieved: list[Retrieved], articles: dict[str, Article], terms: set[str] | None = None,
+    words_of: WordsOf | None = None,
 ) -> list[Candidate]:
     """The quotable sentences of the retrieved passages, once each.
 
@@ -93,6 +94,7 @@ def candidates(
     most words with the question (embedding sentences when asked, `answer.sentence_vectors
     = "separate"`, is the answer's main cost; the figures were tuned with this choice).
     """
+    words_of = words_of or WordsOf()
     seen: set[tuple[str, int]] = set()
     found: list[Candidate] = []
     for item in retrieved:
@@ -115,7 +117,7 @@ def candidates(
         if item.rank >= FULL_PASSAGES and terms:
             text = article.text
             passage_candidates.sort(
-                key=lambda c: -_lexical_overlap(terms, text[c.start : c.end])
+                key=lambda c: -_lexical_overlap(terms, text[c.start : c.end], words_of)
             )
             passage_candidates = sorted(
                 passage_candidates[:SENTENCES_PER_OTHER_PASSAGE], key=lambda c: c.start
@@ -138,10 +140,10 @@ def from_best_article(
     extra = []
     for start, end in sentence_spans(article.text):
         sentence = article.text[start:end]
-        if (start in seen or (start, end) in headings or len(sentence.split()) < MIN_WORDS
-                or is_instruction_like(sentence)):
+        if start in seen or (start, end) in headings or len(sentence.split()) < MIN_WORDS:
             continue
-        if support(sentence) >= WHOLE_ARTICLE_MIN_SUPPORT:
+        # The safety check last: it costs most, and few sentences hold the question's terms.
+        if support(sentence) >= WHOLE_ARTICLE_MIN_SUPPORT and not is_instruction_like(sentence):
             extra.append(Candidate(article.id, start, end, article.heading_before(start), 0))
     return extra
 
@@ -153,6 +155,7 @@ def score_candidates(
     vectors: SentenceVectors,
     context: str = "",
     follows: str = "",
+    words_of: WordsOf | None = None,
 ) -> tuple[list[Candidate], np.ndarray]:
     """Scores (dense + lexical + section + rank) and the sentence vectors.
 
@@ -172,10 +175,11 @@ def score_candidates(
     heading_similarity = {h: float(v @ query) for h, v in zip(headings, heading_vectors,
                                                               strict=True)}
     terms = set(question.words) or set(tokenize([context])[0])
+    words_of = words_of or WordsOf()
     scored = []
     for candidate, text, vector in zip(found, texts, sentence_vectors, strict=True):
         dense = float(vector @ query)
-        lexical = _lexical_overlap(terms, text)
+        lexical = _lexical_overlap(terms, text, words_of)
         section = max(0.0, heading_similarity.get(candidate.heading or "", 0.0))
         score = (
             dense
@@ -258,16 +262,18 @@ def extract(
     """Pick and verify the quotes that answer `question` (asked on `as_of`, default today)
     from the retrieved passages, and let the reader judge whether any of them answers it."""
     terms = set(question.words) | set(tokenize([context])[0])
-    found = candidates(retrieved, articles, terms)
+    words_of = WordsOf()
+    found = candidates(retrieved, articles, terms, words_of)
     weights = reader.term_weights(question)
-    found += from_best_article(retrieved, articles, found, weights.share_of)
+    found += from_best_article(retrieved, articles, found,
+                               lambda text: weights.share(words_of(text)))
     if not found:
         return Extract([], Judgement(False, 0.0, 0.0))
     scored, sentence_vectors = score_candidates(question, found, articles, vectors, context,
-                                                follows)
+                                                follows, words_of)
     readings = reader.read(
         question, [Sentence(c.article_id, c.start, c.end, c.dense) for c in scored], articles,
-        weights,
+        weights, words_of,
     )
     # Quotes are taken in order of how well they answer (the reader's score), not by topic
     # alone; a sentence close to the question's topic is not cut as weak (the items of a

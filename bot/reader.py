@@ -8,7 +8,7 @@ from datetime import date
 
 from bot.answer_phrases import asked_for, gives_reason
 from bot.question import Question
-from bot.settings import ReaderSettings
+from bot.settings import ReaderSettings, SentenceSource, per_source
 from bot.timeliness import parse_day
 from index.keyword import tokenize
 from index.models import Article
@@ -49,6 +49,21 @@ class Reading:
     score: float
 
 
+class WordsOf:
+    """Each text's terms (index.keyword.tokenize), computed once per question: picking the
+    candidates, scoring them and reading them look at the same sentences and paragraphs
+    (three tokenizations of each before, a sixth of a first-time answer's own time)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, frozenset[str]] = {}
+
+    def __call__(self, text: str) -> frozenset[str]:
+        words = self._seen.get(text)
+        if words is None:
+            words = self._seen[text] = frozenset(tokenize([text])[0])
+        return words
+
+
 @dataclass(frozen=True)
 class TermWeights:
     """A question's terms and how rare each is (BM25's idf), with their sum."""
@@ -56,7 +71,7 @@ class TermWeights:
     weights: dict[str, float]
     total: float
 
-    def share(self, words: set[str]) -> float:
+    def share(self, words: set[str] | frozenset[str]) -> float:
         """The share of the weight that `words` hold."""
         if self.total <= 0:
             return 1.0  # a question of common words only: rarity cannot tell
@@ -78,9 +93,15 @@ class Judgement:
 class Reader:
     """Scores candidate sentences as answers and says whether any of them answers."""
 
-    def __init__(self, settings: ReaderSettings, rarity: Rarity) -> None:
+    def __init__(self, settings: ReaderSettings, rarity: Rarity,
+                 source: SentenceSource = "late") -> None:
         self.settings = settings
         self.rarity = rarity
+        self.source = source
+        # The weights and bars for answers whose sentence vectors come from `source`.
+        self.kind_weight = per_source(settings.kind_weight, source)
+        self.min_score = per_source(settings.min_score, source)
+        self.follow_up_min_score = per_source(settings.follow_up_min_score, source)
 
     def term_weights(self, question: Question) -> TermWeights:
         """The question's terms weighted by rarity: computed once per question, shared by
@@ -90,20 +111,17 @@ class Reader:
 
     def read(self, question: Question, sentences: Sequence[Sentence],
              articles: dict[str, Article], weights: TermWeights | None = None,
-             ) -> list[Reading]:
+             words_of: WordsOf | None = None) -> list[Reading]:
         """A Reading per sentence, in the order given."""
         weights = weights if weights is not None else self.term_weights(question)
         # Sentences of one paragraph share it: tokenized once each.
-        paragraphs: dict[str, set[str]] = {}
+        words_of = words_of or WordsOf()
         readings = []
         for sentence in sentences:
             article = articles[sentence.article_id]
             text = article.text[sentence.start : sentence.end]
-            words = set(tokenize([text])[0])
-            paragraph = _paragraph(article, sentence.start, sentence.end)
-            if paragraph not in paragraphs:
-                paragraphs[paragraph] = set(tokenize([paragraph])[0])
-            around = paragraphs[paragraph]
+            words = words_of(text)
+            around = words_of(_paragraph(article, sentence.start, sentence.end))
             support = weights.share(words)
             context = max(support, weights.share(around))
             asked = asked_for(question, text)
@@ -115,7 +133,7 @@ class Reader:
                 sentence.dense
                 + self.settings.support_weight * support
                 + self.settings.context_weight * context
-                + self.settings.kind_weight * kind_found
+                + self.kind_weight * kind_found
             )
             readings.append(Reading(sentence, support, context, asked, restates, score))
         return readings
@@ -138,7 +156,7 @@ class Reader:
         ]
         best = max((r.score for r in eligible), default=0.0)
         context = max((r.context for r in readings), default=0.0)
-        bar = self.settings.follow_up_min_score if follow_up else self.settings.min_score
+        bar = self.follow_up_min_score if follow_up else self.min_score
         return Judgement(best >= bar and bool(eligible), best, context)
 
 

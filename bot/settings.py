@@ -22,6 +22,10 @@ from bot.question import AnswerKind
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.toml"
 
 
+# Where an answer's candidate sentences get their vectors (bot/sentence_vectors.py).
+SentenceSource = Literal["late", "separate"]
+
+
 class Section(BaseModel):
     """A settings table: unknown keys are an error, not a silent typo."""
 
@@ -96,8 +100,8 @@ class RetrievalSettings(Section):
 
 class AnswerSettings(Section):
     max_quotes: int = Field(4, ge=1, description="Most quotes in one answer.")
-    sentence_vectors: Literal["late", "separate"] = Field(
-        "separate",
+    sentence_vectors: SentenceSource = Field(
+        "late",
         description="Candidate sentences' vectors: pooled from their passage's forward pass "
         "(late chunking, kept at ingest) or each sentence embedded alone when asked.",
     )
@@ -110,14 +114,20 @@ class ReaderSettings(Section):
     context_weight: float = Field(
         0.3, ge=0, description="Weight of those terms in its paragraph."
     )
-    kind_weight: float = Field(
-        0.15, ge=0, description="Bonus when it holds the kind of phrase asked for."
+    kind_weight: float | dict[SentenceSource, float] = Field(
+        default_factory=lambda: _bars(late=0.25, separate=0.15),
+        description="Bonus when it holds the kind of phrase asked for.",
     )
-    min_score: float = Field(
-        0.7, description="Below this best answer score the articles 'do not cover it'."
+    # A bar per source of sentence vectors (answer.sentence_vectors): late-chunked
+    # sentences, read in their passage's context, sit lower against a short question.
+    # One number sets both.
+    min_score: float | dict[SentenceSource, float] = Field(
+        default_factory=lambda: _bars(late=0.65, separate=0.7),
+        description="Below this best answer score the articles 'do not cover it'.",
     )
-    follow_up_min_score: float = Field(
-        0.55, description="The same bar for a follow-up read in the previous answer's articles."
+    follow_up_min_score: float | dict[SentenceSource, float] = Field(
+        default_factory=lambda: _bars(late=0.45, separate=0.55),
+        description="The same bar for a follow-up read in the previous answer's articles.",
     )
     min_context: float = Field(
         0.35, ge=0, le=1,
@@ -127,6 +137,15 @@ class ReaderSettings(Section):
         ["person", "time", "quantity"],
         description="Kinds of question only a sentence holding the asked-for phrase answers.",
     )
+
+
+def _bars(*, late: float, separate: float) -> dict[SentenceSource, float]:
+    return {"late": late, "separate": separate}
+
+
+def per_source(value: float | dict[SentenceSource, float], source: SentenceSource) -> float:
+    """A reader bar for answers whose sentence vectors come from `source`."""
+    return float(value) if isinstance(value, float | int) else value[source]
 
 
 class LLMSettings(Section):
