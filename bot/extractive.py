@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -43,6 +44,10 @@ POINT_WORDS = 20
 # article does (one passage per article comes first): its other sentences that hold at
 # least this share of the question's rare terms are read too.
 WHOLE_ARTICLE_MIN_SUPPORT = 0.5
+
+
+# A paragraph, as sentence_spans and the reader see one: a line of the article.
+_LINE = re.compile(r"[^\n]+")
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ def from_best_article(
     seen = {c.start for c in found if c.article_id == article.id}
     headings = set(article.headings)
     extra = []
-    for start, end in sentence_spans(article.text):
+    for start, end in sentences_of_paragraphs_holding(article.text, support):
         sentence = article.text[start:end]
         if start in seen or (start, end) in headings or len(sentence.split()) < MIN_WORDS:
             continue
@@ -146,6 +151,18 @@ def from_best_article(
         if support(sentence) >= WHOLE_ARTICLE_MIN_SUPPORT and not is_instruction_like(sentence):
             extra.append(Candidate(article.id, start, end, article.heading_before(start), 0))
     return extra
+
+
+def sentences_of_paragraphs_holding(text: str, support: Callable[[str], float],
+                                     ) -> list[tuple[int, int]]:
+    """The sentence spans of the paragraphs (lines) that hold at least
+    WHOLE_ARTICLE_MIN_SUPPORT of the question's terms: no sentence of another can (its
+    terms are a part of its paragraph's), so those are not even split into sentences."""
+    spans: list[tuple[int, int]] = []
+    for line in _LINE.finditer(text):
+        if support(line.group()) >= WHOLE_ARTICLE_MIN_SUPPORT:
+            spans.extend(sentence_spans(text, line.start(), line.end()))
+    return spans
 
 
 def score_candidates(

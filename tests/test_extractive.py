@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.extractive import Candidate, candidates, choose, from_best_article
+from bot.extractive import (
+    WHOLE_ARTICLE_MIN_SUPPORT,
+    Candidate,
+    candidates,
+    choose,
+    from_best_article,
+    sentences_of_paragraphs_holding,
+)
 from bot.retrieval import Retrieved
 from index.chunking import sentence_spans
 from index.models import Article
@@ -77,3 +84,18 @@ def test_near_duplicates_are_quoted_once() -> None:
     answering = [_candidate(0, 1.0), _candidate(10, 0.9)]
     same = np.array([[1.0, 0.0], [1.0, 0.0]])
     assert [c.start for c in choose(answering, same, 4)] == [0]
+
+
+def test_only_paragraphs_holding_the_terms_are_split_and_no_answer_is_lost() -> None:
+    # Only the Mediterranean line holds half the question's terms: the others are never
+    # split into sentences, and every sentence that holds enough is still found.
+    every = [s for s in sentence_spans(DIET.text)
+             if _support(DIET.text[s[0] : s[1]]) >= WHOLE_ARTICLE_MIN_SUPPORT]
+    checked: list[str] = []
+
+    def support(text: str) -> float:
+        checked.append(text)
+        return _support(text)
+
+    assert sentences_of_paragraphs_holding(DIET.text, support) == every
+    assert every and checked == DIET.text.split("\n")  # one check per paragraph
