@@ -10,13 +10,11 @@ cache emptied first (as bench.sentence_sources does).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.benchlib import REALTIMEQA_DEV, markdown_table, report
+from bench.benchlib import index_parser, markdown_table, report
 from bot import extractive
 from bot.evaluate import load_questions
 from bot.factory import Dossier
@@ -27,10 +25,7 @@ COLUMNS = ["source", "answers", "reading_cpu_ms_p50", "reading_cpu_ms_mean", "as
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
+    parser = index_parser(__doc__)
     parser.add_argument("--passes", type=int, default=1)
     parser.add_argument("--source", choices=("late", "separate"), default="late")
     args = parser.parse_args()

@@ -201,11 +201,16 @@ def report(name: str, data: dict[str, Any], markdown: str) -> None:
     sys.stdout.flush()
 
 
-def index_arguments(doc: str | None) -> argparse.Namespace:
-    """`--data-dir DIR` (a built index, required) and `--questions`, for scripts that only
-    read an index."""
+def index_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with `--data-dir DIR` (a built index, required) and `--questions`, for
+    scripts that only read an index; they may add their own arguments."""
     parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
-    return parser.parse_args()
+    return parser
+
+
+def index_arguments(doc: str | None) -> argparse.Namespace:
+    """`--data-dir DIR` and `--questions`, parsed."""
+    return index_parser(doc).parse_args()

@@ -21,7 +21,7 @@ import argparse
 import gzip
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from bot.chat import Conversation
 from bot.evaluate import first_gold_rank, load_questions, quotes_contain_answer
 from bot.extractive import Extract, extract
 from bot.factory import Dossier
+from bot.models import Answer
 from bot.question import analyse
 from bot.reader import Reader
 from bot.settings import load_settings
@@ -126,17 +127,22 @@ def summary(name: str, rows: Sequence[dict[str, Any]], expect_answer: bool) -> d
     }
 
 
+def follow_up_pairs(dossier: Dossier) -> Iterator[tuple[dict[str, Any], Conversation, Answer]]:
+    """Each pair of `followups.jsonl`, its first question answered in a new conversation."""
+    for line in FOLLOW_UPS.read_text().splitlines():
+        if line.strip():
+            item = json.loads(line)
+            conversation = Conversation(dossier.answerer)
+            first = conversation.ask(item["question"], as_of=parse_day(item.get("date")))
+            yield item, conversation, first
+
+
 def follow_ups(dossier: Dossier) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Hits@3 of each follow-up's passages for its article, asked in a conversation."""
     answerer = dossier.answerer
     rows = []
-    for line in FOLLOW_UPS.read_text().splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
+    for item, conversation, first in follow_up_pairs(dossier):
         as_of = parse_day(item.get("date"))
-        conversation = Conversation(answerer)
-        first = conversation.ask(item["question"], as_of=as_of)
         asked = analyse(item["follow_up"])
         retrieved, _ = answerer.retrieve(asked, follow_up=conversation.follow_up(asked),
                                          as_of=as_of, k=3)

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.benchlib import BENCH, REALTIMEQA_DEV, markdown_table, report
-from bench.judgement import FOLLOW_UPS, NEGATIVE_SPLIT, ensure_index
-from bot.chat import Conversation
+from bench.judgement import NEGATIVE_SPLIT, ensure_index, follow_up_pairs
 from bot.evaluate import load_questions, quotes_contain_answer
 from bot.extractive import compose
 from bot.factory import Dossier
@@ -114,18 +113,11 @@ def ask_sets(full: Dossier, negative: Dossier) -> dict[str, list[list[dict[str, 
         "on-topic unanswerable": each(full, load_questions(BENCH / "unanswerable-ontopic.jsonl")),
         "off-topic": each(full, load_questions(BENCH / "offtopic-questions.jsonl")),
     }
-    follow = []
-    for line in FOLLOW_UPS.read_text().splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        as_of = parse_day(item.get("date"))
-        conversation = Conversation(full.answerer)
-        conversation.ask(item["question"], as_of=as_of)
-        follow.append(attempts(full, item["follow_up"], as_of,
-                               conversation.follow_up(analyse(item["follow_up"])),
-                               item.get("answers")))
-    asked["follow-ups"] = follow
+    asked["follow-ups"] = [
+        attempts(full, item["follow_up"], parse_day(item.get("date")),
+                 conversation.follow_up(analyse(item["follow_up"])), item.get("answers"))
+        for item, conversation, _ in follow_up_pairs(full)
+    ]
     return asked
 
 

@@ -11,15 +11,13 @@ cache stay warm, as in a running bot).
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import pstats
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.benchlib import REALTIMEQA_DEV, markdown_table, report, rss_mb, timed_ms
+from bench.benchlib import index_parser, markdown_table, report, rss_mb, timed_ms
 from bot.evaluate import load_questions
 from bot.factory import Dossier
 from bot.settings import load_settings
@@ -37,10 +35,7 @@ def first_time(dossier: Dossier, question: str) -> tuple[float, bool]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--questions", type=Path, default=REALTIMEQA_DEV)
+    parser = index_parser(__doc__)
     parser.add_argument("--passes", type=int, default=2)
     args = parser.parse_args()
     questions = [q["question"] for q in load_questions(args.questions)]
