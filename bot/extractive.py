@@ -97,7 +97,8 @@ def candidates(
 
     Only the best passages give all their sentences; the others give those that share
     most words with the question (embedding sentences when asked, `answer.sentence_vectors
-    = "separate"`, is the answer's main cost; the figures were tuned with this choice).
+    = "separate"`, would otherwise be the answer's main cost; the figures were tuned with
+    this choice).
     """
     words_of = words_of or WordsOf()
     seen: set[tuple[str, int]] = set()

@@ -101,7 +101,7 @@ class RetrievalSettings(Section):
 class AnswerSettings(Section):
     max_quotes: int = Field(4, ge=1, description="Most quotes in one answer.")
     sentence_vectors: SentenceSource = Field(
-        "separate",
+        "late",
         description="Candidate sentences' vectors: pooled from their passage's forward pass "
         "(late chunking, kept at ingest) or each sentence embedded alone when asked.",
     )
