@@ -96,6 +96,16 @@ class PassageTable:
     def __contains__(self, passage_id: object) -> bool:
         return passage_id in self._row_of
 
+    def article_and_date(self, passage_id: str) -> tuple[str, str | None] | None:
+        """The passage's article and its date (all ranking needs), or None when this
+        generation does not hold it; cheaper than `row` for the hundred candidates a
+        question ranks."""
+        at = self._row_of.get(passage_id)
+        if at is None:
+            return None
+        article = int(self._article_row[at])
+        return self._article_ids[article], self._published[article]
+
     def row(self, passage_id: str) -> PassageRow | None:
         """The passage's row, or None when this generation does not hold it."""
         at = self._row_of.get(passage_id)

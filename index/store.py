@@ -6,9 +6,7 @@ import contextlib
 import contextvars
 import json
 import logging
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from chromadb.errors import NotFoundError
 
+from index.article_cache import ArticleCache
 from index.article_texts import BY_ID_ONLY, TEXTS_SUFFIX, ArticleTexts
 from index.article_vectors import ArticleVectors
 from index.chroma_access import is_outage, make_client, reachable
@@ -36,9 +35,6 @@ SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
 _ARTICLE_VECTORS_SUFFIX = "-article-vectors"
 _PASSAGE_TABLE_SUFFIX = "-passage-table"
-# Articles kept in memory between reads (answers quote from the articles their passages
-# were cut from, and popular questions come back to the same ones).
-_ARTICLE_CACHE = 512
 
 
 class _GenerationTagged(Protocol):
@@ -176,9 +172,7 @@ class PassageStore:
         self._pinned: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"dossier-generation-{id(self)}", default=None)
         # Valid for one generation of the store: any write empties it.
-        self._article_cache: OrderedDict[str, Article] = OrderedDict()
-        self._article_cache_generation = ""
-        self._article_cache_lock = threading.Lock()
+        self._article_cache = ArticleCache()
         self._article_keyword: KeywordIndex | None = None
         self._article_vectors: ArticleVectors | None = None
         self._open_collections()
@@ -359,37 +353,18 @@ class PassageStore:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
             return {}
-        wanted = list(dict.fromkeys(ids))
-        generation = self.generation
-        with self._article_cache_lock:
-            if generation != self._article_cache_generation:
-                self._article_cache.clear()
-                self._article_cache_generation = generation
-            missing = [i for i in wanted if i not in self._article_cache]
-        fetched: dict[str, Article] = {}
-        if missing:
-            got = self.articles.get(ids=missing, include=["documents", "metadatas"])
-            texts = self.texts.get(got["ids"])
-            fetched = {
-                article_id: _article_from(article_id, texts.get(article_id, doc or ""),
-                                          dict(meta or {}))
-                for article_id, doc, meta in zip(
-                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-                )
-            }
-        with self._article_cache_lock:
-            if generation == self._article_cache_generation:
-                self._article_cache.update(fetched)
-            found = {}
-            for article_id in wanted:
-                article = fetched.get(article_id) or self._article_cache.get(article_id)
-                if article is not None:
-                    found[article_id] = article
-                    if article_id in self._article_cache:
-                        self._article_cache.move_to_end(article_id)
-            while len(self._article_cache) > _ARTICLE_CACHE:
-                self._article_cache.popitem(last=False)
-        return found
+        return self._article_cache.get(ids, self.generation, self._read_articles)
+
+    def _read_articles(self, ids: list[str]) -> dict[str, Article]:
+        got = self.articles.get(ids=ids, include=["documents", "metadatas"])
+        texts = self.texts.get(got["ids"])
+        return {
+            article_id: _article_from(article_id, texts.get(article_id, doc or ""),
+                                      dict(meta or {}))
+            for article_id, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
 
     def _with_texts(self, rows: Sequence[tuple[str, str | None, Any, float]]
                     ) -> list[StoredPassage]:
@@ -576,9 +551,9 @@ class PassageStore:
         table = self.passage_table()
         found: dict[str, PassageHit] = {}
         for pid in ids:
-            row = table.row(pid)
-            if row is not None:
-                found[pid] = PassageHit(pid, row.article_id, row.published, dated=True)
+            placed = table.article_and_date(pid)
+            if placed is not None:
+                found[pid] = PassageHit(pid, *placed, dated=True)
         missing = [pid for pid in ids if pid not in found]
         if missing:
             got = self.passages.get(ids=missing, include=["metadatas"])

@@ -61,3 +61,10 @@ def test_an_empty_store_gives_an_empty_table(tmp_path: Path) -> None:
     table.save(tmp_path / "table")
     loaded = PassageTable.load(tmp_path / "table")
     assert loaded is not None and len(loaded) == 0 and loaded.row("x") is None
+
+
+def test_a_hit_needs_only_its_article_and_date() -> None:
+    table = _table()
+    assert table.article_and_date("storms:2") == ("storms", "2022-06-14")
+    assert table.article_and_date("markets:1") == ("markets", None)
+    assert table.article_and_date("nowhere:1") is None
