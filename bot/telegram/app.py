@@ -32,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import prompts
+from bot import language, prompts
 from bot.answer import ProgressCallback
 from bot.chat import Conversation
 from bot.errors import DossierError
@@ -322,6 +322,7 @@ class DossierBot:
     def _warm_up(self) -> int:
         self.dossier.embedder.encode(["warm up"])
         _ = self.dossier.answerer  # built once here, not by two worker threads at once
+        language.load()  # a "not covered" answer checks the question's language
         return len(self.dossier.store.records())
 
 
