@@ -100,6 +100,11 @@ class Answerer:
         question, its quotes and articles) steers retrieval to the previous answer's
         articles, unless the question names a new subject. With an LLM, `on_progress` sees
         the answer grow one verified sentence at a time; the Answer returned is final."""
+        with self.store.reading():  # one generation of the store for the whole question
+            return self._ask(question, follow_up, as_of, on_progress)
+
+    def _ask(self, question: str | Question, follow_up: FollowUp | None,
+             as_of: date | None, on_progress: ProgressCallback | None) -> Answer:
         asked = question if isinstance(question, Question) else analyse(question)
         if asked.small_talk is not None:
             return Answer(asked.text, self.small_talk_line(asked.small_talk), self.mode, False)

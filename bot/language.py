@@ -27,6 +27,12 @@ def _identifier() -> Any:
     return identifier
 
 
+def load() -> None:
+    """Load the identifier now (a server does it before its first question, not during it)."""
+    with _lock:
+        _identifier()
+
+
 def language_of(text: str) -> str:
     """The ISO 639-1 code of the language `text` is written in; "en" when unsure."""
     if len(text.split()) < MIN_WORDS:

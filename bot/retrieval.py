@@ -89,8 +89,14 @@ class HybridRetriever(BaseModel):
         (1 + follow_up_boost) times more."""
         k = k or self.k
         vector = self.embedder.encode_cached([query])[0].tolist()
-        # Candidates are fused, dated and ranked from their metadata; only the k kept are
-        # read whole (three Chroma reads per question, whatever the depths).
+        with self.store.reading():  # one generation, read once, for every search below
+            return self._retrieve(query, vector, k, as_of, prefer)
+
+    def _retrieve(self, query: str, vector: list[float], k: int, as_of: date | None,
+                  prefer: Collection[str]) -> list[Retrieved]:
+        # Candidates are fused, dated and ranked from the store's passage table; the only
+        # Chroma call is the vector query (and reading the kept passages' articles, when
+        # they are not in memory yet).
         dense = self.store.dense_hits(vector, self.dense_depth)
         keyword = self.store.keyword_search(query, self.keyword_depth)
 

@@ -55,7 +55,10 @@ class ArticleVectors:
             return []
         query = np.asarray(vector, dtype=np.float32)
         query = query / (float(np.linalg.norm(query)) or 1.0)
-        scores = self.matrix @ query
+        # einsum's own loop, not BLAS: OpenBLAS splits a product this size over two threads,
+        # and on a busy machine the call then waits for the second one to be scheduled
+        # (p99 84 ms against 0.05 ms typical, at load 12; one thread: p99 12-28 ms).
+        scores = np.einsum("ij,j->i", self.matrix, query)
         depth = min(depth, len(self.ids))
         top = np.argpartition(-scores, depth - 1)[:depth]
         return [(self.ids[int(row)], float(scores[row]))

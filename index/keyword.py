@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import bm25s
+import bm25s.selection
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -121,12 +122,14 @@ class KeywordIndex:
         terms = [t for t in tokenize([query])[0] if t in vocab]
         if not terms:
             return []
-        rows, scores = self._retriever.retrieve(
-            [terms], k=min(depth, len(self.ids)), show_progress=False, n_threads=1
+        # What BM25.retrieve does for one query, without the thread pool it starts and
+        # stops on every call (a new thread per search: a tenth of a retrieve's time).
+        scores, rows = bm25s.selection.topk(
+            self._retriever.get_scores(terms), min(depth, len(self.ids)), sorted=True
         )
         return [
             (self.ids[int(row)], float(score))
-            for row, score in zip(rows[0], scores[0], strict=True)
+            for row, score in zip(rows, scores, strict=True)
             if score > 0
         ]
 

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from chromadb.errors import NotFoundError
 
+from index.article_cache import ArticleCache
 from index.article_texts import BY_ID_ONLY, TEXTS_SUFFIX, ArticleTexts
 from index.article_vectors import ArticleVectors
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.keyword import ARTICLE_BM25, KeywordIndex, KeywordSearch, article_text
 from index.models import Article, Chunk
+from index.passage_table import PassageRow, PassageTable
 from index.sentence_vectors import SentenceKey, SentenceVectorFile
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
 _ARTICLE_VECTORS_SUFFIX = "-article-vectors"
-# Articles kept in memory between reads (answers quote from the articles their passages
-# were cut from, and popular questions come back to the same ones).
-_ARTICLE_CACHE = 512
+_PASSAGE_TABLE_SUFFIX = "-passage-table"
 
 
 class _GenerationTagged(Protocol):
@@ -166,11 +165,14 @@ class PassageStore:
         self.keyword_dir = keyword_dir / name
         self.article_keyword_dir = keyword_dir / (name + _ARTICLES_SUFFIX)
         self.article_vectors_dir = keyword_dir / (name + _ARTICLE_VECTORS_SUFFIX)
+        self.passage_table_dir = keyword_dir / (name + _PASSAGE_TABLE_SUFFIX)
         self._keyword: KeywordIndex | None = None
+        self._passage_table: PassageTable | None = None
+        # The generation one reader (a question) holds to, see `reading`.
+        self._pinned: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            f"dossier-generation-{id(self)}", default=None)
         # Valid for one generation of the store: any write empties it.
-        self._article_cache: OrderedDict[str, Article] = OrderedDict()
-        self._article_cache_generation = ""
-        self._article_cache_lock = threading.Lock()
+        self._article_cache = ArticleCache()
         self._article_keyword: KeywordIndex | None = None
         self._article_vectors: ArticleVectors | None = None
         self._open_collections()
@@ -236,13 +238,34 @@ class PassageStore:
         self._keyword = None
         self._article_keyword = None
         self._article_vectors = None
+        self._passage_table = None
         if self.sentence_file is not None:
             self.sentence_file.reset()
         self._open_collections()
 
     @property
     def generation(self) -> str:
+        """The store's generation: read from Chroma, or the one a `reading` holds to."""
+        pinned = self._pinned.get()
+        if pinned is not None:
+            return pinned
         return str(self.metadata.get("generation", "empty"))
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One reader's view (a question): the generation is read from Chroma once, on
+        entry, and every derived index used inside is the one of that generation. Each
+        search used to read it again (a Chroma call each, up to six a question); a write by
+        another process now shows at the next question, as the keyword index's did at the
+        next search. Nested views keep the outer one's generation."""
+        if self._pinned.get() is not None:
+            yield
+            return
+        token = self._pinned.set(self.generation)
+        try:
+            yield
+        finally:
+            self._pinned.reset(token)
 
     @reachable
     def begin_write(self) -> str:
@@ -265,6 +288,7 @@ class PassageStore:
         self._keyword = self._rebuild_keyword(generation)
         self._article_keyword = self._rebuild_article_keyword(generation)
         self._article_vectors = self._rebuild_article_vectors(generation)
+        self._passage_table = self._rebuild_passage_table(generation)
         return self._keyword
 
     @contextlib.contextmanager
@@ -329,37 +353,18 @@ class PassageStore:
         """Full articles (text included) for the given ids that exist."""
         if not ids:
             return {}
-        wanted = list(dict.fromkeys(ids))
-        generation = self.generation
-        with self._article_cache_lock:
-            if generation != self._article_cache_generation:
-                self._article_cache.clear()
-                self._article_cache_generation = generation
-            missing = [i for i in wanted if i not in self._article_cache]
-        fetched: dict[str, Article] = {}
-        if missing:
-            got = self.articles.get(ids=missing, include=["documents", "metadatas"])
-            texts = self.texts.get(got["ids"])
-            fetched = {
-                article_id: _article_from(article_id, texts.get(article_id, doc or ""),
-                                          dict(meta or {}))
-                for article_id, doc, meta in zip(
-                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-                )
-            }
-        with self._article_cache_lock:
-            if generation == self._article_cache_generation:
-                self._article_cache.update(fetched)
-            found = {}
-            for article_id in wanted:
-                article = fetched.get(article_id) or self._article_cache.get(article_id)
-                if article is not None:
-                    found[article_id] = article
-                    if article_id in self._article_cache:
-                        self._article_cache.move_to_end(article_id)
-            while len(self._article_cache) > _ARTICLE_CACHE:
-                self._article_cache.popitem(last=False)
-        return found
+        return self._article_cache.get(ids, self.generation, self._read_articles)
+
+    def _read_articles(self, ids: list[str]) -> dict[str, Article]:
+        got = self.articles.get(ids=ids, include=["documents", "metadatas"])
+        texts = self.texts.get(got["ids"])
+        return {
+            article_id: _article_from(article_id, texts.get(article_id, doc or ""),
+                                      dict(meta or {}))
+            for article_id, doc, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
 
     def _with_texts(self, rows: Sequence[tuple[str, str | None, Any, float]]
                     ) -> list[StoredPassage]:
@@ -522,34 +527,39 @@ class PassageStore:
     @reachable
     def dense_hits(self, vector: Sequence[float], depth: int) -> list[PassageHit]:
         """Like `dense_search`, without reading the passages' texts: most of a search's time
-        (and its slow tail) went to reading 50 documents of which the answer keeps 6."""
+        (and its slow tail) went to reading 50 documents of which the answer keeps 6.
+
+        Chroma gives ids and distances only; what a hit carries comes from the passage
+        table (metadata read back from Chroma cost 2-3x the distances alone)."""
         got = self.passages.query(
-            query_embeddings=[list(vector)],
-            n_results=depth,
-            include=["metadatas", "distances"],
+            query_embeddings=[list(vector)], n_results=depth, include=["distances"],
         )
-        if not got["ids"][0] and self.count() == 0:
+        ids, distances = got["ids"][0], (got["distances"] or [[]])[0]
+        if not ids and self.count() == 0:
             raise IndexNotBuilt("nothing is indexed yet: run `dossier ingest` first")
-        return [
-            _hit(pid, meta, 1.0 - float(dist))
-            for pid, meta, dist in zip(
-                got["ids"][0],
-                (got["metadatas"] or [[]])[0],
-                (got["distances"] or [[]])[0],
-                strict=True,
-            )
-        ]
+        found = self.passage_hits(ids)
+        return [replace(found[pid], score=1.0 - float(distance))
+                for pid, distance in zip(ids, distances, strict=True) if pid in found]
 
     @reachable
     def passage_hits(self, ids: Sequence[str]) -> dict[str, PassageHit]:
-        """The given passages that exist, as hits (score 0), without their texts."""
+        """The given passages that exist, as hits (score 0), without their texts: from the
+        passage table, and from Chroma only for what it does not hold (a passage written
+        since this generation began)."""
         if not ids:
             return {}
-        got = self.passages.get(ids=list(ids), include=["metadatas"])
-        return {
-            pid: _hit(pid, meta, 0.0)
-            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
-        }
+        table = self.passage_table()
+        found: dict[str, PassageHit] = {}
+        for pid in ids:
+            placed = table.article_and_date(pid)
+            if placed is not None:
+                found[pid] = PassageHit(pid, *placed, dated=True)
+        missing = [pid for pid in ids if pid not in found]
+        if missing:
+            got = self.passages.get(ids=missing, include=["metadatas"])
+            found.update((pid, _hit(pid, meta, 0.0))
+                         for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True))
+        return found
 
     @reachable
     def term_rarity(self, terms: Sequence[str]) -> dict[str, float]:
@@ -576,11 +586,22 @@ class PassageStore:
 
     @reachable
     def get_passages(self, ids: Sequence[str]) -> dict[str, StoredPassage]:
+        """The given passages that exist, with their texts: placed by the passage table
+        and cut from their articles (kept in memory once read); Chroma is read only for
+        passages the table does not hold."""
         if not ids:
             return {}
-        got = self.passages.get(ids=list(ids), include=["documents", "metadatas"])
-        rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
-        return {p.id: p for p in self._with_texts([(*row, 0.0) for row in rows])}
+        table = self.passage_table()
+        rows = [row for row in map(table.row, ids) if row is not None]
+        articles = self.get_articles([row.article_id for row in rows])
+        found = {row.id: _placed(row, articles[row.article_id])
+                 for row in rows if row.article_id in articles}
+        missing = [pid for pid in ids if pid not in found]
+        if missing:
+            got = self.passages.get(ids=missing, include=["documents", "metadatas"])
+            read = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            found.update((p.id, p) for p in self._with_texts([(*row, 0.0) for row in read]))
+        return found
 
     def iter_passages(self, page: int = 5000) -> Iterator[tuple[str, str]]:
         """(id, text) of every passage, paged so a large corpus never loads at once."""
@@ -625,6 +646,15 @@ class PassageStore:
         return self._article_keyword
 
     @reachable
+    def passage_table(self) -> PassageTable:
+        """Every passage's place and date for the current generation, rebuilt when stale."""
+        self._passage_table = self._current(
+            self._passage_table, self.passage_table_dir, self._rebuild_passage_table,
+            "passage table", PassageTable.load,
+        )
+        return self._passage_table
+
+    @reachable
     def article_vector_index(self) -> ArticleVectors:
         """The articles' vectors for the current generation, rebuilt when stale."""
         self._article_vectors = self._current(
@@ -665,6 +695,16 @@ class PassageStore:
         index = KeywordIndex.build_streamed(articles, generation, **ARTICLE_BM25)
         index.save(self.article_keyword_dir)
         return index
+
+    def _rebuild_passage_table(self, generation: str) -> PassageTable:
+        # Metadata only, page by page; dates from the registry (see PassageTable).
+        rows = ((pid, dict(meta or {}))
+                for got in _pages(self.passages, ["metadatas"], 5000)
+                for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True))
+        published = {i: r.published for i, r in self.records().items()}
+        table = PassageTable.build(rows, published, generation)
+        table.save(self.passage_table_dir)
+        return table
 
     def _rebuild_article_vectors(self, generation: str) -> ArticleVectors:
         # From the stored passage vectors: nothing is embedded again.
@@ -725,6 +765,13 @@ def _hit(pid: str, meta: Any, score: float) -> PassageHit:
         dated=published is not None,
         score=score,
     )
+
+
+def _placed(row: PassageRow, article: Article) -> StoredPassage:
+    """A table row as a stored passage, its text cut from its article."""
+    return StoredPassage(id=row.id, article_id=row.article_id, start=row.start, end=row.end,
+                         text=article.text[row.start : row.end], heading=row.heading,
+                         sentences=row.sentences)
 
 
 def _stored(pid: str, doc: str | None, meta: Any, score: float) -> StoredPassage:

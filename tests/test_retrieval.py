@@ -117,7 +117,7 @@ class _CountedReads:
 
     def __getattr__(self, method: str) -> object:
         real = getattr(self._collection, method)
-        if method not in ("get", "query", "count", "peek"):
+        if method not in ("get", "query", "count", "peek", "get_collection"):
             return real
 
         def counted(*args: object, **kwargs: object) -> object:
@@ -127,7 +127,7 @@ class _CountedReads:
         return counted
 
 
-def test_a_question_costs_one_search_and_two_reads_of_chroma_whatever_the_depth(
+def test_a_question_costs_one_vector_query_and_one_generation_read_whatever_the_depth(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
     retriever = _retriever(
@@ -138,19 +138,25 @@ def test_a_question_costs_one_search_and_two_reads_of_chroma_whatever_the_depth(
         # twenty same-worded articles: only their dates differ
         article_keyword_weight=0.0, article_dense_weight=0.0,
     )
-    retriever.retrieve("Why did the lithium mine close?")  # the keyword indexes are loaded
+    # The derived indexes are loaded, and the kept passages' articles read once.
+    retriever.retrieve("Why did the lithium mine close?", as_of=date(2022, 6, 21))
     reads: list[str] = []
     store = retriever.store
     store.passages = _CountedReads(store.passages, reads, "passages")  # type: ignore[assignment]
     store.articles = _CountedReads(store.articles, reads, "articles")  # type: ignore[assignment]
+    store.client = _CountedReads(store.client, reads, "client")
     found = retriever.retrieve("Why did the lithium mine close?", as_of=date(2022, 6, 21))
     assert found and found[0].passage.article_id == "strike-20"  # the dates were weighed
-    # No count(), no article registry read: dates come with the passages' metadata, and
-    # only the passages kept are read whole.
-    assert reads == ["passages.query", "passages.get"] or reads == [
-        "passages.query", "passages.get", "passages.get"
-    ], reads
+    # No count(), no get: dates, offsets and sentence spans come from the passage table,
+    # texts from the articles already in memory; the generation is read once.
+    assert reads == ["client.get_collection", "passages.query"], reads
     assert all(p.passage.text for p in found)
+    articles = store.get_articles([p.passage.article_id for p in found])
+    for r in found:
+        passage = r.passage
+        assert articles[passage.article_id].text[passage.start : passage.end] == passage.text
+        assert passage.sentences and all(
+            passage.start <= s < e <= passage.end for s, e in passage.sentences)
 
 
 def test_passages_indexed_before_they_carried_dates_are_dated_from_the_registry(

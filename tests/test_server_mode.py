@@ -194,8 +194,16 @@ def test_machine_b_sees_what_machine_a_ingested(chroma_server: ChromaServer,
     _assert_keyword_index_in_sync(b)
     old_generation = b.store.generation
 
+    assert b.retriever.retrieve("wheat harvest")  # B's passage table is built
     (news / "volcano.txt").write_text(f"Volcano\n\n{VOLCANO}\n")
-    assert a.ingestor().run([news], corpus_root=news).added == 1
+    with b.store.reading():  # a question of B's under way while A writes ...
+        assert a.ingestor().run([news], corpus_root=news).added == 1
+        assert b.store.generation == old_generation  # ... holds to the generation it began with
+    # B's next question reads the new generation, and reloads its passage table.
+    assert b.store.generation != old_generation
+    table = b.store.passage_table()
+    assert table.generation == b.store.generation
+    assert any(pid.startswith("volcano") for pid in table.ids)
 
     # B's own copy of the keyword index is of the generation before A's write ...
     stale = KeywordIndex.load(b.store.keyword_dir)

@@ -15,6 +15,7 @@ from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
 from index.keyword import KeywordIndex
 from index.models import Article
+from index.passage_table import PassageTable
 from index.store import PassageStore, is_outage, make_client
 from tests.support.chroma_server import free_port
 from tests.support.fakes import FakeEmbeddings
@@ -125,6 +126,11 @@ def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
     assert ArticleVectors.load(store.article_vectors_dir).generation != reopened.generation
     assert set(reopened.article_vector_index().ids) == {"lithium", "weather"}
     assert reopened.article_vector_index().generation == reopened.generation
+    # And so is the passage table: the new article's passages are placed and dated.
+    assert PassageTable.load(store.passage_table_dir).generation != reopened.generation
+    table = reopened.passage_table()
+    assert table.generation == reopened.generation and len(table) == reopened.count()
+    assert {row.article_id for row in map(table.row, table.ids) if row} == {"lithium", "weather"}
 
 
 def test_a_damaged_keyword_index_is_rebuilt_and_said_so_in_the_log(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import prompts
+from bot import language, prompts
 from bot.answer import ProgressCallback
 from bot.chat import Conversation
 from bot.errors import DossierError
@@ -71,6 +73,13 @@ ANSWERS_KEY = "answers"  # chat_data: question message id -> ids of the messages
 ANSWERS_KEPT = 100  # questions per chat whose edit still edits their answer
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 MAX_CONCURRENT_UPDATES = 256  # waiting updates are cheap; the worker threads bound the CPU
+# Connections to the Bot API. httpx's pool checks every connection it holds each time a
+# request starts or ends (a system call each): with python-telegram-bot's 256, that was a
+# fifth of the event loop's time under load. Telegram takes about 30 messages a second
+# from a bot, which a few keep-alive connections carry; a request waits for a free one
+# (up to POOL_TIMEOUT_S) rather than fail.
+CONNECTION_POOL_SIZE = 8
+POOL_TIMEOUT_S = 30.0
 RETRY_AFTER_RETRIES = 5
 PERSISTENCE_INTERVAL_S = 30.0
 
@@ -84,6 +93,11 @@ class DossierBot:
         self.pages = Pages(dossier)
         self.admin = Admin(dossier, self.policy, self.caption)
         self._notes: set[asyncio.Task[None]] = set()  # "n questions not answered", pending
+        # Extractive answers are CPU work under one GIL: as many threads as cores keep the
+        # cores busy, and more only take the GIL from the event loop that sends the replies.
+        # An LLM answer mostly waits on the model server, so more of them run at once.
+        threads = (os.cpu_count() or 2) if dossier.settings.llm.provider == "none" else 8
+        self._answering = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="answer")
 
     # ---- the gate and the commands -------------------------------------------------------
 
@@ -219,9 +233,11 @@ class DossierBot:
             log.warning("not ready yet (%r); each question will try again", exc, exc_info=exc)
 
     async def post_shutdown(self, application: App) -> None:
-        """Drop the "not answered" notes still waiting for their time."""
+        """Drop the "not answered" notes still waiting for their time; let the answering
+        threads go once their answers are done."""
         for note in list(self._notes):
             note.cancel()
+        self._answering.shutdown(wait=False)
 
     # ---- the work (sync parts run in worker threads) -------------------------------------
 
@@ -254,8 +270,9 @@ class DossierBot:
                 if self.dossier.settings.llm.provider != "none" else None)
         try:
             async with typing(context.bot, message.chat_id):
-                answer, new_state = await asyncio.to_thread(
-                    self._ask, state, question, live.on_progress if live else None
+                answer, new_state = await asyncio.get_running_loop().run_in_executor(
+                    self._answering, self._ask, state, question,
+                    live.on_progress if live else None,
                 )
         finally:
             if live is not None:
@@ -305,6 +322,7 @@ class DossierBot:
     def _warm_up(self) -> int:
         self.dossier.embedder.encode(["warm up"])
         _ = self.dossier.answerer  # built once here, not by two worker threads at once
+        language.load()  # a "not covered" answer checks the question's language
         return len(self.dossier.store.records())
 
 
@@ -328,6 +346,8 @@ def build_application(dossier: Dossier, token: str, *, persistence_path: Path | 
         .base_url(settings.telegram.api_base_url)
         .base_file_url(settings.telegram.file_base_url)
         .rate_limiter(MessageRateLimiter(max_retries=RETRY_AFTER_RETRIES))
+        .connection_pool_size(CONNECTION_POOL_SIZE)
+        .pool_timeout(POOL_TIMEOUT_S)
         .defaults(Defaults(link_preview_options=NO_PREVIEW))  # every message, errors too
         .persistence(persistence)
         .concurrent_updates(ChatOrderedUpdateProcessor(MAX_CONCURRENT_UPDATES))
