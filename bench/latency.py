@@ -87,13 +87,18 @@ SentenceTransformer(bundled_model_path(), device="cpu").encode([sys.argv[1]])
 
 
 def cold(data_dir: Path, question: str, runs: int,
-         baseline_code: Path | None = None) -> dict[str, Any]:
+         baseline_code: Path | None = None,
+         baseline_data_dir: Path | None = None) -> dict[str, Any]:
     """Wall times of fresh processes, alternating so load on the machine hits all alike:
     `dossier ask` (imports, model load, store open, answer), the sentence-transformers
     baseline above, `dossier ask` run from `baseline_code` (another checkout: before and
-    after in one run) when given; then `dossier --help`."""
+    after in one run) when given, on `baseline_data_dir` if its index format differs;
+    then `dossier --help`."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    ask = ["-m", "bot.cli", "--data-dir", str(data_dir), "ask", question, "--json"]
+    def ask_in(folder: Path) -> list[str]:
+        return ["-m", "bot.cli", "--data-dir", str(folder), "ask", question, "--json"]
+
+    ask = ask_in(data_dir)
     commands: dict[str, tuple[list[str], Path]] = {
         "ask": ([sys.executable, *ask], ROOT),
         "sentence_transformers_only": (
@@ -102,7 +107,9 @@ def cold(data_dir: Path, question: str, runs: int,
     }
     if baseline_code is not None:
         # Run from its own folder: `python -m` finds that checkout's packages first.
-        commands["ask_baseline_code"] = ([sys.executable, *ask], baseline_code.resolve())
+        commands["ask_baseline_code"] = (
+            [sys.executable, *ask_in(baseline_data_dir or data_dir)], baseline_code.resolve()
+        )
     commands["help"] = ([sys.executable, "-m", "bot.cli", "--help"], ROOT)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
@@ -133,10 +140,13 @@ def main() -> None:
     parser.add_argument("--baseline-code", type=Path,
                         help="Another checkout of Dossier whose cold ask runs in the same "
                         "rounds (before/after in one run).")
+    parser.add_argument("--baseline-data-dir", type=Path,
+                        help="The index the --baseline-code checkout asks (default: --data-dir).")
     args = parser.parse_args()
     questions = [q["question"] for q in load_questions(args.questions)]
     if args.cold_only:
-        figures = cold(args.data_dir, questions[0], args.cold_runs, args.baseline_code)
+        figures = cold(args.data_dir, questions[0], args.cold_runs, args.baseline_code,
+                       args.baseline_data_dir)
         rows = [{"what": name, **values} for name, values in figures.items()
                 if isinstance(values, dict)]
         report("latency-cold", figures, markdown_table(rows, COLUMNS))
