@@ -20,7 +20,9 @@ from index.int8 import (
     Int8Encoder,
     Int8Unavailable,
     keep_compiled_in,
+    require_openvino,
 )
+from index.model_build import ModelBuildFailed, build_in_child
 from index.model_files import ModelFiles
 
 if TYPE_CHECKING:
@@ -253,13 +255,19 @@ class SentenceEmbeddings:
                     'index.precision = "int8" needs a sentence-transformers model folder '
                     "with a fast tokenizer and mean pooling"
                 )
-            built = Int8Encoder.build(self.model, files, texts, folder)
+            require_openvino()  # a missing package is said here, not by the child
+            build_in_child("int8", self._model_ref, folder, texts[:MAX_CALIBRATION_PASSAGES])
+            built = Int8Encoder.load(folder, files)
+            if built is None:
+                raise ModelBuildFailed("the int8 embedding model was built but cannot be read")
         except Exception as exc:
             if self.precision == "int8":
                 raise
             # "auto" asked for speed, not for int8: the ingest goes on as before.
-            log.warning("int8 calibration failed, torch embeds instead: %s", exc)
+            log.warning("int8 calibration failed, the plain model embeds instead: %s", exc)
             self._int8_failed = True
+            if self.openvino is None and not self._plain_failed:
+                self._convert_plain(folder / PLAIN_FOLDER)
             return
         self._use(built)
 
@@ -269,7 +277,10 @@ class SentenceEmbeddings:
             return  # a model OpenVINO cannot run here: torch embeds
         log.info("converting the embedding model to OpenVINO (once per data dir)")
         try:
-            converted = Int8Encoder.convert(self.model, files, folder)
+            build_in_child("plain", self._model_ref, folder)
+            converted = Int8Encoder.load(folder, files)
+            if converted is None:
+                raise ModelBuildFailed("the converted embedding model cannot be read")
         except Exception as exc:
             # Only speed is lost: torch embeds, as it did before there was a copy.
             log.warning("converting the model to OpenVINO failed, torch embeds: %s", exc)

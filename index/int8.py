@@ -50,7 +50,7 @@ class Int8Unavailable(DossierError):
     """`index.precision = "int8"` without OpenVINO and NNCF installed."""
 
 
-def _require_openvino() -> Any:
+def require_openvino() -> Any:
     _no_usage_reports()  # before OpenVINO is imported: importing it may already report
     try:
         import openvino
@@ -99,7 +99,7 @@ def _core(ov: Any) -> Any:
 def keep_compiled_in(folder: Path | None) -> None:
     """Every later compile in this process reads and writes its compiled blob in `folder`
     (index/compiled_cache.py): a new process then loads the model instead of compiling it."""
-    if compiled_cache.enable(_core(_require_openvino()), folder):
+    if compiled_cache.enable(_core(require_openvino()), folder):
         compiled_cache.prune(folder)
 
 
@@ -134,7 +134,7 @@ class Int8Encoder:
         info = _read_info(folder)
         if info is None or info.get("source") != files.fingerprint:
             return None
-        ov = _require_openvino()
+        ov = require_openvino()
         try:
             model = _core(ov).read_model(str(folder / MODEL_FILE))
             return cls._compile(model, files, quantized=not info.get("plain", False))
@@ -148,50 +148,23 @@ class Int8Encoder:
         cls, source: SentenceTransformer, files: ModelFiles, calibration: Sequence[str],
         folder: Path,
     ) -> Int8Encoder:
-        """Convert `source` to OpenVINO, quantise it to int8 on `calibration`, save it."""
-        ov = _require_openvino()
-        import nncf
-
-        tokenize = Tokenize(files)
-        texts = list(calibration[:MAX_CALIBRATION_PASSAGES])
-        batches = [
-            tokenize(texts[at : at + _CALIBRATION_BATCH])
-            for at in range(0, len(texts), _CALIBRATION_BATCH)
-        ]
-        transformer: Any = source[0].auto_model
-        with _quietly():
-            model = ov.convert_model(transformer.eval(), example_input=batches[0])
-            # NNCF's transformer preset: SmoothQuant first moves activation outliers into the
-            # weights, then the int8 ranges are set from the calibration batches.
-            model = nncf.quantize(
-                model,
-                nncf.Dataset(batches),
-                subset_size=len(batches),
-                model_type=nncf.ModelType.TRANSFORMER,
-            )
-        _save(ov, model, folder, compress_to_fp16=False,
-              info={"source": files.fingerprint, "calibration_passages": len(texts)})
+        """Convert `source` to OpenVINO, quantise it to int8 on `calibration`, save it.
+        (An ingest builds it in a child process instead: index/model_build.py.)"""
+        model = save_int8(source, files, calibration, folder)
         return cls._compile(model, files)
 
     @classmethod
     def convert(cls, source: SentenceTransformer, files: ModelFiles, folder: Path) -> Int8Encoder:
         """A plain OpenVINO copy of `source` (no calibration: any text will do), saved."""
-        ov = _require_openvino()
-        example = Tokenize(files)(["An example sentence to trace the model with."])
-        transformer: Any = source[0].auto_model
-        with _quietly():
-            model = ov.convert_model(transformer.eval(), example_input=example)
-        # fp16 weights on disk (half the size); the CPU computes in bf16 or fp32 anyway.
-        _save(ov, model, folder, compress_to_fp16=True,
-              info={"source": files.fingerprint, "plain": True})
+        save_plain(source, files, folder)
         # Compiled from what was saved, so this process and later ones embed alike.
-        saved = _core(ov).read_model(str(folder / MODEL_FILE))
+        saved = _core(require_openvino()).read_model(str(folder / MODEL_FILE))
         return cls._compile(saved, files, quantized=False)
 
     @classmethod
     def _compile(cls, model: Any, files: ModelFiles, *, quantized: bool = True) -> Int8Encoder:
         # bf16 for what stays in floating point (where the CPU has it); streams per core.
-        compiled = _core(_require_openvino()).compile_model(
+        compiled = _core(require_openvino()).compile_model(
             model,
             "CPU",
             {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT"},
@@ -280,6 +253,49 @@ def _pool_spans(hidden: Any, offsets: Sequence[Span], spans: Sequence[Span],
     pooled = np.where(counts > 0, pooled / np.maximum(counts, 1.0), whole[None, :])
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def save_int8(
+    source: SentenceTransformer, files: ModelFiles, calibration: Sequence[str], folder: Path
+) -> Any:
+    """Convert `source` to OpenVINO, quantise it to int8 on `calibration`, save it in
+    `folder`; return the model."""
+    ov = require_openvino()
+    import nncf
+
+    tokenize = Tokenize(files)
+    texts = list(calibration[:MAX_CALIBRATION_PASSAGES])
+    batches = [
+        tokenize(texts[at : at + _CALIBRATION_BATCH])
+        for at in range(0, len(texts), _CALIBRATION_BATCH)
+    ]
+    transformer: Any = source[0].auto_model
+    with _quietly():
+        model = ov.convert_model(transformer.eval(), example_input=batches[0])
+        # NNCF's transformer preset: SmoothQuant first moves activation outliers into the
+        # weights, then the int8 ranges are set from the calibration batches.
+        model = nncf.quantize(
+            model,
+            nncf.Dataset(batches),
+            subset_size=len(batches),
+            model_type=nncf.ModelType.TRANSFORMER,
+        )
+    _save(ov, model, folder, compress_to_fp16=False,
+          info={"source": files.fingerprint, "calibration_passages": len(texts)})
+    return model
+
+
+def save_plain(source: SentenceTransformer, files: ModelFiles, folder: Path) -> None:
+    """A plain OpenVINO copy of `source` (no calibration: any text will do), saved in
+    `folder`."""
+    ov = require_openvino()
+    example = Tokenize(files)(["An example sentence to trace the model with."])
+    transformer: Any = source[0].auto_model
+    with _quietly():
+        model = ov.convert_model(transformer.eval(), example_input=example)
+    # fp16 weights on disk (half the size); the CPU computes in bf16 or fp32 anyway.
+    _save(ov, model, folder, compress_to_fp16=True,
+          info={"source": files.fingerprint, "plain": True})
 
 
 def _save(ov: Any, model: Any, folder: Path, *, compress_to_fp16: bool,

@@ -4,8 +4,10 @@ saved in the data dir, reused by later processes, and answering like the torch m
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 from bot.factory import Dossier
 from bot.settings import load_settings
 from index.chunking import chunk_article
-from index.embeddings import SentenceEmbeddings
+from index.embeddings import SentenceEmbeddings, bundled_model_path
 from index.int8 import (
     INFO_FILE,
     MODEL_FILE,
@@ -26,6 +28,7 @@ from index.int8 import (
     Tokenize,
 )
 from index.loaders import load_file
+from index.model_build import ModelBuildFailed
 from tests.support import PROJECT, SEED
 
 pytestmark = pytest.mark.slow
@@ -94,7 +97,7 @@ def test_a_sigterm_after_int8_models_were_freed_is_handled_not_a_crash(built: Pa
     script = f"""
 import asyncio, os, signal, threading
 from pathlib import Path
-from index.embeddings import SentenceEmbeddings
+from index.embeddings import SentenceEmbeddings, bundled_model_path
 models = [SentenceEmbeddings(precision="int8", int8_dir=Path({str(built)!r})) for _ in "ab"]
 for model in models:
     model.encode(["a sentence"])
@@ -121,7 +124,7 @@ def test_tuning_sends_no_usage_reports(tmp_path: Path) -> None:
     script = f"""
 import multiprocessing, socket
 from pathlib import Path
-from index.embeddings import SentenceEmbeddings
+from index.embeddings import SentenceEmbeddings, bundled_model_path
 from index.int8 import Int8Encoder
 attempts = []
 real_start = multiprocessing.Process.start
@@ -238,26 +241,29 @@ def test_when_an_ingest_pool_is_large_enough_to_calibrate_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str, passages: int,
     calibrates: bool,
 ) -> None:
-    built_from: list[int] = []
-    converted: list[bool] = []
+    built: dict[Path, str] = {}
+    calibrated_on: list[int] = []
     model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
     monkeypatch.setattr(model, "_load", lambda: object())  # no weights needed for the rule
-    def recorded_build(*args: Any) -> object:
-        built_from.append(len(args[2]))
-        return SimpleNamespace(quantized=True)
 
-    def recorded_convert(*_args: Any) -> object:
-        converted.append(True)
-        return SimpleNamespace(quantized=False)
+    def recorded_build(kind: str, _model: str, folder: Path,
+                       calibration: Sequence[str] = ()) -> None:
+        built[folder] = kind
+        if kind == "int8":
+            calibrated_on.append(len(calibration))
 
-    monkeypatch.setattr(Int8Encoder, "build", recorded_build)
-    monkeypatch.setattr(Int8Encoder, "convert", recorded_convert)
+    def recorded_load(folder: Path, _files: object) -> object:
+        return None if folder not in built else SimpleNamespace(quantized=built[folder] == "int8")
+
+    monkeypatch.setattr("index.embeddings.build_in_child", recorded_build)
+    monkeypatch.setattr(Int8Encoder, "load", recorded_load)
     told: list[int] = []
     model.on_calibrate = told.append
     model.prepare(["a passage"] * passages)
-    assert built_from == ([passages] if calibrates else [])
+    assert calibrated_on == ([min(passages, 128)] if calibrates else [])
     assert told == ([min(passages, 128)] if calibrates else [])
-    assert converted == ([] if calibrates else [True])  # the plain copy, when not int8
+    # The plain copy, when not int8.
+    assert sorted(built.values()) == (["int8"] if calibrates else ["plain"])
     assert model.calibrates_int8 is not calibrates
 
 
@@ -274,26 +280,68 @@ def test_the_fast_tokenizer_path_matches_the_transformers_one(
         assert np.array_equal(ours[name], theirs[name]), name
 
 
-@pytest.mark.parametrize("precision", ["auto", "int8"])
-def test_a_failed_calibration_stops_only_an_explicit_int8_ingest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-    precision: str,
-) -> None:
-    def broken_build(*_args: object) -> None:
-        raise RuntimeError("calibration ran out of memory")
+@pytest.fixture(scope="module")
+def broken_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the model folder whose weights are garbled: what the build child loads
+    fails, while the tokenizer and sizes the ingest reads stay good."""
+    folder = tmp_path_factory.mktemp("model") / "broken-minilm"
+    shutil.copytree(bundled_model_path(), folder)
+    (folder / "model.safetensors").write_bytes(b"not the weights")
+    return folder
 
-    monkeypatch.setattr(Int8Encoder, "build", broken_build)
+
+@pytest.mark.parametrize("precision", ["auto", "int8"])
+def test_a_failed_build_in_the_child_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    broken_model: Path, precision: str,
+) -> None:
     monkeypatch.setattr("index.embeddings.AUTO_INT8_PASSAGES", 2)
     monkeypatch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", 2)
-    model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
+    folder = tmp_path / "int8"
+    model = SentenceEmbeddings(str(broken_model), precision=precision, int8_dir=folder)
+    assert model.files is not None
     if precision == "int8":
-        with pytest.raises(RuntimeError, match="out of memory"):
+        with pytest.raises(ModelBuildFailed) as raised:
             model.prepare(HELD_OUT)
-        return
-    model.prepare(HELD_OUT)  # "auto": the ingest goes on with torch, and says why
-    assert model.backend.startswith("torch-") and not model.calibrates_int8
-    assert "int8 calibration failed" in caplog.text
-    assert model.encode(HELD_OUT).shape == (len(HELD_OUT), 384)
+        message = str(raised.value)
+        assert message.startswith("building the int8 embedding model failed: ")
+        assert "\n" not in message and "safetensor" in message.lower()
+    else:
+        model.prepare(HELD_OUT)  # "auto": the ingest goes on, and says why
+        assert "int8 calibration failed" in caplog.text
+        assert "converting the model to OpenVINO failed" in caplog.text
+        assert not model.calibrates_int8
+    # Nothing half-written for a later process to find.
+    assert not folder.exists() or not any(folder.rglob("*"))
+    assert SentenceEmbeddings(precision=precision, int8_dir=folder).openvino is None
+
+
+def test_the_model_is_built_in_a_child_and_torch_never_enters_the_ingest(
+    tmp_path: Path,
+) -> None:
+    script = f"""
+import json, sys
+from pathlib import Path
+import index.embeddings
+from index.embeddings import SentenceEmbeddings, bundled_model_path
+passages = {HELD_OUT!r} * 22
+model = SentenceEmbeddings(precision="int8", int8_dir=Path(sys.argv[1]))
+model.prepare(passages)
+vectors = model.encode(passages[:6])
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers", "nncf")
+               if m in sys.modules)
+print(json.dumps({{"backend": model.backend, "heavy": heavy, "shape": list(vectors.shape)}}))
+"""
+    folder = tmp_path / "int8"
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"backend": "openvino-int8", "heavy": [], "shape": [6, 384]}
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [MODEL_FILE, INFO_FILE, Path(MODEL_FILE).with_suffix(".bin").name]
+    )
+    assert json.loads((folder / INFO_FILE).read_text())["calibration_passages"] == 128
 
 
 def test_without_openvino_int8_is_one_clear_error(
