@@ -215,7 +215,7 @@ class Int8Encoder:
                 if len(running) == len(self._requests):
                     pool(*running.pop(0))
                 rows = order[at : at + batch_size]
-                features = self._tokenize.padded([encodings[i] for i in rows])
+                features = self._tokenize.padded([encodings[i] for i in rows], fixed=True)
                 request.start_async(features)
                 running.append((request, rows, features["attention_mask"]))
             while running:
@@ -310,6 +310,24 @@ def _save(ov: Any, model: Any, folder: Path, *, compress_to_fp16: bool,
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
 
 
+# OpenVINO's CPU plugin keeps buffers for each input shape it has run: batches padded to
+# their own longest text come in up to 256 widths, and an ingest's memory grew with them
+# (BENCHMARKS.md). Batches of long texts (passages) are padded up to a multiple of 32: at
+# most 6 widths past 64, each a buffer of its own. Short ones (questions, sentences) keep
+# their exact width: padding changed the int8 model's vector of a short question by up
+# to a cosine of 0.92 (bench/batch_widths.py), while a passage's moved by less than 0.001.
+_EXACT_UP_TO = 64
+_WIDTH_STEP = 32
+
+
+def fixed_width(longest: int, window: int) -> int:
+    """The width a batch whose longest text has `longest` word pieces is padded to: its
+    own up to 64, then the next multiple of 32, never past the model's window."""
+    if longest <= _EXACT_UP_TO:
+        return longest
+    return min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, max(window, longest))
+
+
 class Tokenize:
     """Texts to the model's padded int64 inputs, straight from the fast tokenizer read from
     the model's tokenizer.json (in a profile, the transformers wrapper spent a third of its
@@ -318,14 +336,18 @@ class Tokenize:
     def __init__(self, files: ModelFiles) -> None:
         self._backend = files.tokenizer(max_tokens=files.max_tokens)
         self._pad_id = files.pad_id
+        self._max_tokens = files.max_tokens
 
     def encodings(self, texts: Sequence[str]) -> list[Any]:
         """Each text's word pieces, special tokens included, truncated, not padded."""
         return list(self._backend.encode_batch(list(texts)))
 
-    def padded(self, encodings: Sequence[Any]) -> dict[str, Any]:
-        """One batch: ids, attention mask and token types, padded to its longest text."""
+    def padded(self, encodings: Sequence[Any], *, fixed: bool = False) -> dict[str, Any]:
+        """One batch: ids, attention mask and token types, padded to its longest text, or
+        with `fixed` to the next of a few fixed widths (`fixed_width`)."""
         width = max(len(e.ids) for e in encodings)
+        if fixed:
+            width = fixed_width(width, self._max_tokens)
         features = {
             "input_ids": np.full((len(encodings), width), self._pad_id, dtype=np.int64),
             "attention_mask": np.zeros((len(encodings), width), dtype=np.int64),
