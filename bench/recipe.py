@@ -83,86 +83,102 @@ def rrf(*lists: Sequence[int]) -> list[int]:
 # --- the recipe --------------------------------------------------------------------------
 
 
-def run_recipe(corpus: Path, questions: list[dict[str, Any]], workdir: Path) -> list[dict]:
-    import bm25s
-    import Stemmer
-    from chromadb.config import Settings as ChromaSettings
-    from langchain_chroma import Chroma
-    from langchain_core.documents import Document
-    from langchain_huggingface import HuggingFaceEmbeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+class RecipeIndex:
+    """The recipe's index of a corpus (built, or reused from a kept workdir) and its three
+    searches, each giving chunk numbers."""
 
-    from index.embeddings import bundled_model_path
+    def __init__(self, corpus: Path, workdir: Path) -> None:
+        import bm25s
+        import Stemmer
+        from chromadb.config import Settings as ChromaSettings
+        from langchain_chroma import Chroma
+        from langchain_core.documents import Document
+        from langchain_huggingface import HuggingFaceEmbeddings
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    with PeakRSS() as rss:
-        embeddings = HuggingFaceEmbeddings(model_name=bundled_model_path())
-        embeddings.embed_query("warm up")
+        from index.embeddings import bundled_model_path
+
+        self.embeddings = HuggingFaceEmbeddings(model_name=bundled_model_path())
+        self.embeddings.embed_query("warm up")
         with Stopwatch() as ingest:
-            docs = [
+            self.docs = [
                 Document(page_content=a["text"], metadata={"article_id": a["id"]})
                 for a in read_jsonl(corpus)
             ]
             splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-            chunks = splitter.split_documents(docs)
-            for i, chunk in enumerate(chunks):
+            self.chunks = splitter.split_documents(self.docs)
+            for i, chunk in enumerate(self.chunks):
                 chunk.metadata["chunk"] = i
-            store = Chroma(
+            self.store = Chroma(
                 collection_name="recipe",
-                embedding_function=embeddings,
+                embedding_function=self.embeddings,
                 persist_directory=str(workdir / "chroma"),
                 client_settings=ChromaSettings(anonymized_telemetry=False),
             )
             # A kept workdir whose store is complete is reused (queries only, no ingest figures).
-            reused = store._collection.count() == len(chunks)
-            for at in range(0, 0 if reused else len(chunks), 1000):  # Chroma's max batch
-                store.add_documents(chunks[at : at + 1000])
-        print(f"recipe ingest: {len(chunks)} chunks, {ingest.seconds:.1f} s, reused={reused}",
-              file=sys.stderr, flush=True)
+            self.reused = self.store._collection.count() == len(self.chunks)
+            for at in range(0, 0 if self.reused else len(self.chunks), 1000):  # Chroma's max
+                self.store.add_documents(self.chunks[at : at + 1000])
+        self.ingest_s = ingest.seconds
+        print(f"recipe ingest: {len(self.chunks)} chunks, {ingest.seconds:.1f} s, "
+              f"reused={self.reused}", file=sys.stderr, flush=True)
         with Stopwatch() as keyword_build:
-            stemmer = Stemmer.Stemmer("english")
-            bm25 = bm25s.BM25()
-            bm25.index(
-                bm25s.tokenize([c.page_content for c in chunks], stopwords="en",
-                               stemmer=stemmer, show_progress=False),
+            self._stemmer = Stemmer.Stemmer("english")
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(
+                bm25s.tokenize([c.page_content for c in self.chunks], stopwords="en",
+                               stemmer=self._stemmer, show_progress=False),
                 show_progress=False,
             )
-        article_of = [c.metadata["article_id"] for c in chunks]
+        self.bm25_build_s = keyword_build.seconds
+        self.article_of = [c.metadata["article_id"] for c in self.chunks]
+        self.index_dir = workdir / "chroma"
 
-        def dense_ids(q: str) -> list[int]:
-            return [d.metadata["chunk"] for d in store.similarity_search(q, k=K)]
+    def dense_ids(self, q: str) -> list[int]:
+        return [d.metadata["chunk"] for d in self.store.similarity_search(q, k=K)]
 
-        def bm25_ids(q: str) -> list[int]:
-            tokens = bm25s.tokenize([q], stopwords="en", stemmer=stemmer, show_progress=False)
-            rows, _ = bm25.retrieve(tokens, k=K, show_progress=False, n_threads=1)
-            return [int(r) for r in rows[0]]
+    def bm25_ids(self, q: str) -> list[int]:
+        import bm25s
 
-        def fused_ids(q: str) -> list[int]:
-            return rrf(dense_ids(q), bm25_ids(q))[:K]
+        tokens = bm25s.tokenize([q], stopwords="en", stemmer=self._stemmer, show_progress=False)
+        rows, _ = self._bm25.retrieve(tokens, k=K, show_progress=False, n_threads=1)
+        return [int(r) for r in rows[0]]
 
+    def fused_ids(self, q: str) -> list[int]:
+        return rrf(self.dense_ids(q), self.bm25_ids(q))[:K]
+
+    def cost(self) -> dict[str, Any]:
+        """Ingest figures (None for a reused store) and the index's size."""
+        seconds = None if self.reused else self.ingest_s
+        return {
+            "articles": len(self.docs),
+            "articles/s": None if seconds is None else round(len(self.docs) / seconds, 2),
+            "chunks": len(self.chunks),
+            "ingest_s": None if seconds is None else round(seconds, 1),
+            "chunks/s": None if seconds is None else round(len(self.chunks) / seconds, 1),
+            "bm25_build_s": round(self.bm25_build_s, 1),
+            "index_mb": dir_mb(self.index_dir),
+        }
+
+
+def run_recipe(corpus: Path, questions: list[dict[str, Any]], workdir: Path) -> list[dict]:
+    with PeakRSS() as rss:
+        recipe = RecipeIndex(corpus, workdir)
         variants: dict[str, Callable[[str], list[int]]] = {
-            "recipe dense": dense_ids,
-            "recipe BM25": bm25_ids,
-            "recipe RRF": fused_ids,
+            "recipe dense": recipe.dense_ids,
+            "recipe BM25": recipe.bm25_ids,
+            "recipe RRF": recipe.fused_ids,
         }
         rows = []
         for name, search in variants.items():
 
             def articles(q: dict[str, Any], ids: Callable[[str], list[int]] = search) -> list[str]:
-                return [article_of[i] for i in ids(q["question"])]
+                return [recipe.article_of[i] for i in ids(q["question"])]
 
             ranked, timing = timed_queries(articles, questions)
             rows.append({"system": name, **retrieval_scores(ranked, questions), **timing})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    cost = {
-        "articles": len(docs),
-        "articles/s": None if reused else round(len(docs) / ingest.seconds, 2),
-        "chunks": len(chunks),
-        "ingest_s": None if reused else round(ingest.seconds, 1),
-        "chunks/s": None if reused else round(len(chunks) / ingest.seconds, 1),
-        "bm25_build_s": round(keyword_build.seconds, 1),
-        "index_mb": dir_mb(workdir / "chroma"),
-        "peak_rss_mb": rss.peak_mb,
-    }
+    cost = {**recipe.cost(), "peak_rss_mb": rss.peak_mb}
     for row in rows:
         row.update(cost)
     return rows

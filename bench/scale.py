@@ -3,6 +3,9 @@
 One data dir grows stage by stage (the way a real corpus does): each stage ingests the next
 articles and is timed on its own. After each stage a fresh process opens the index and
 serves title queries, so its latency and memory are those of a bot started on that corpus.
+With `--recipe-at N`, the plain LangChain recipe (bench/recipe.py) first ingests the first
+N articles in a process of its own and serves the same kind of title queries, for ratios
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from bench.benchlib import (
     report,
     timed_ms,
 )
+from bench.ingest_bench import heavy_imports, warm_up
 
 COLUMNS = [
-    "articles", "passages", "stage_s", "passages/s", "index_mb", "ingest_peak_rss_mb",
-    "retrieve_p50_ms", "retrieve_p99_ms", "ask_p50_ms", "ask_p99_ms", "serve_rss_mb",
-    "open_s",
+    "system", "articles", "passages", "stage_s", "passages/s", "index_mb",
+    "ingest_peak_rss_mb", "ingest_peak_rss_with_child_mb", "retrieve_p50_ms",
+    "retrieve_p99_ms", "ask_p50_ms", "ask_p99_ms", "serve_rss_mb", "open_s",
 ]
 
 
@@ -94,7 +98,7 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
 
     data_dir = work / "data"
     dossier = Dossier(load_settings(data_dir=data_dir))
-    dossier.embedder.encode(["warm up"])
+    warm_up(dossier)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -113,24 +117,63 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
         stage = work / f"articles-{done}-{size}.jsonl"
         write_subset(corpus, done, size, stage)
         files.append(stage)
-        with PeakRSS() as rss, Stopwatch() as took:
+        with PeakRSS() as rss, PeakRSS(children=True) as with_child, Stopwatch() as took:
             ingested = dossier.ingestor().run([stage])
         if not ingested.added:  # a stage that silently indexed nothing would fake its row
             raise SystemExit(f"{size:,}-article stage indexed nothing: {ingested.skipped[:3]}")
         done = size
         served = serve_in_subprocess(data_dir, sample_queries(files, queries))
         rows.append({
+            "system": "Dossier",
             "articles": ingested.added + (rows[-1]["articles"] if rows else 0),
             "passages": ingested.passages,
             "stage_s": round(took.seconds, 1),
             "passages/s": round(ingested.embedded / took.seconds, 1),
             "index_mb": dir_mb(data_dir),
             "ingest_peak_rss_mb": rss.peak_mb,
+            "ingest_peak_rss_with_child_mb": with_child.peak_mb,
+            "heavy_imports": heavy_imports(),
             "total_s": round(time.perf_counter() - started, 1),
             **served,
         })
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows, notes
+
+
+def recipe_stage(size: int, corpus: Path, queries: int, work: Path) -> dict[str, Any]:
+    """The recipe on the first `size` articles, in a process of its own: its ingest (model
+    load included, as bench/recipe.py measures it) and title queries fused as it fuses."""
+    stage = work / f"recipe-articles-0-{size}.jsonl"
+    write_subset(corpus, 0, size, stage)
+    done = subprocess.run(
+        [sys.executable, __file__, "--recipe", str(stage), str(work / "recipe")], cwd=ROOT,
+        check=True, input=json.dumps(sample_queries([stage], queries)), capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def serve_recipe(stage: Path, workdir: Path, queries: list[str]) -> dict[str, Any]:
+    from bench.recipe import RecipeIndex
+
+    with PeakRSS() as rss:
+        recipe = RecipeIndex(stage, workdir)
+        ingest_rss = rss.peak_mb
+        retrieve_ms = []
+        recipe.fused_ids(queries[0])
+        for q in queries:
+            started = time.perf_counter()
+            recipe.fused_ids(q)
+            retrieve_ms.append((time.perf_counter() - started) * 1000)
+    cost, r = recipe.cost(), timed_ms(retrieve_ms)
+    return {
+        "system": "recipe (dense + BM25, RRF)",
+        "articles": cost["articles"], "passages": cost["chunks"], "stage_s": cost["ingest_s"],
+        "passages/s": cost["chunks/s"], "index_mb": cost["index_mb"],
+        "ingest_peak_rss_mb": ingest_rss, "ingest_peak_rss_with_child_mb": ingest_rss,
+        "retrieve_p50_ms": r["p50_ms"], "retrieve_p99_ms": r["p99_ms"],
+        "serve_rss_mb": rss.peak_mb, "queries": len(queries),
+    }
 
 
 def serve_in_subprocess(data_dir: Path, queries: list[str]) -> dict[str, Any]:
@@ -148,13 +191,24 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40, help="Title queries per size.")
     parser.add_argument("--budget-min", type=float, default=25.0,
                         help="Skip sizes that would not finish within this many minutes.")
+    parser.add_argument("--recipe-at", type=int, metavar="N",
+                        help="First run the recipe on the first N articles, for ratios.")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--recipe", type=Path, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         print(json.dumps(serve(args.serve, json.loads(sys.stdin.read()))))
         return
+    if args.recipe:
+        print(json.dumps(serve_recipe(*args.recipe, json.loads(sys.stdin.read()))))
+        return
     with tempfile.TemporaryDirectory(prefix="dossier-scale-") as tmp:
+        recipe_rows = []
+        if args.recipe_at:
+            recipe_rows.append(recipe_stage(args.recipe_at, args.corpus, args.queries, Path(tmp)))
+            print(json.dumps(recipe_rows[-1]), file=sys.stderr, flush=True)
         rows, notes = run(args.sizes, args.corpus, args.queries, args.budget_min * 60, Path(tmp))
+        rows = recipe_rows + rows
     data = {"corpus": str(args.corpus), "rows": rows, "notes": notes}
     markdown = markdown_table(rows, COLUMNS)
     if notes:
