@@ -100,8 +100,8 @@ def agreement(data_dir: Path, passages: list[str], questions: list[str]) -> list
         for name, group in texts.items():
             cosines = np.sum(model.encode(group) * exact[name], axis=1)
             rows.append({"padding rule": rule, "texts": f"{len(group):,} {name}",
-                         "cosine to exact, mean": round(float(cosines.mean()), 5),
-                         "min": round(float(cosines.min()), 5)})
+                         "cosine to exact, mean": f"{cosines.mean():.5f}",
+                         "min": f"{cosines.min():.5f}"})
     index.int8.fixed_width = shipped
     return rows
 
@@ -136,7 +136,7 @@ def main() -> None:
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     rows = [{
         "batches padded to": mode,
-        "word pieces computed per real one": padding[mode],
+        "word pieces computed per real one": f"{padding[mode]:.3f}",
         "peak RSS MB (each round)": " / ".join(str(r["peak_rss_mb"]) for r in runs
                                                if r["mode"] == mode),
         "passages/s (each round)": " / ".join(str(r["passages/s"]) for r in runs
