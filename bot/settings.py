@@ -56,8 +56,9 @@ class IndexSettings(Section):
     compiled_cache: str = Field(
         "",
         description="Folder where OpenVINO keeps the compiled model, so a new process "
-        "loads it instead of compiling it; empty = $XDG_CACHE_HOME/dossier/openvino "
-        '(~/.cache/...), "off" = compile in every process.',
+        "loads it instead of compiling it, and the plain OpenVINO copy that new small data "
+        "dirs copy instead of converting; empty = $XDG_CACHE_HOME/dossier/openvino "
+        '(~/.cache/...), "off" = neither.',
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import logging
 import os
 import threading
@@ -19,10 +20,11 @@ from index.int8 import (
     PLAIN_FOLDER,
     Int8Encoder,
     Int8Unavailable,
+    is_saved,
     keep_compiled_in,
     require_openvino,
 )
-from index.model_build import ModelBuildFailed, build_in_child
+from index.model_build import ModelBuildFailed, build_in_child, copy_model
 from index.model_files import ModelFiles
 
 if TYPE_CHECKING:
@@ -275,18 +277,52 @@ class SentenceEmbeddings:
         files = self.files
         if files is None:
             return  # a model OpenVINO cannot run here: torch embeds
-        log.info("converting the embedding model to OpenVINO (once per data dir)")
         try:
-            build_in_child("plain", self._model_ref, folder)
-            converted = Int8Encoder.load(folder, files)
+            converted = self._shared_plain(folder, files)
             if converted is None:
-                raise ModelBuildFailed("the converted embedding model cannot be read")
+                log.info("converting the embedding model to OpenVINO (once per data dir)")
+                build_in_child("plain", self._model_ref, folder)
+                converted = Int8Encoder.load(folder, files)
+                if converted is None:
+                    raise ModelBuildFailed("the converted embedding model cannot be read")
+                self._share_plain(folder, files)
         except Exception as exc:
             # Only speed is lost: torch embeds, as it did before there was a copy.
             log.warning("converting the model to OpenVINO failed, torch embeds: %s", exc)
             self._plain_failed = True
             return
         self._use(converted)
+
+    def _shared_folder(self, files: ModelFiles) -> Path | None:
+        """Where plain copies of this model are shared between data dirs: the plain copy
+        depends on the model alone (the int8 one is tuned on each corpus)."""
+        if self.compiled_cache is None:
+            return None
+        key = hashlib.sha1(files.fingerprint.encode()).hexdigest()[:16]
+        return self.compiled_cache / "plain" / key
+
+    def _shared_plain(self, folder: Path, files: ModelFiles) -> Int8Encoder | None:
+        """The plain copy another data dir converted, copied into `folder`: a new small
+        data dir then needs no torch process (seconds)."""
+        shared = self._shared_folder(files)
+        if shared is None or not is_saved(shared, files):
+            return None
+        try:
+            copy_model(shared, folder)
+        except OSError as exc:
+            log.warning("the shared OpenVINO copy in %s cannot be copied: %s", shared, exc)
+            return None
+        return Int8Encoder.load(folder, files)
+
+    def _share_plain(self, folder: Path, files: ModelFiles) -> None:
+        shared = self._shared_folder(files)
+        if shared is None:
+            return
+        try:
+            shared.mkdir(parents=True, exist_ok=True)
+            copy_model(folder, shared)
+        except OSError as exc:  # only later data dirs' first ingests are slower
+            log.warning("the OpenVINO copy cannot be shared in %s: %s", shared, exc)
 
     def _use(self, encoder: Int8Encoder) -> None:
         """Embed with `encoder` from now on, and free the torch model it was made from."""

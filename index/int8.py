@@ -365,6 +365,12 @@ class Tokenize:
         return self.padded(self.encodings(texts))
 
 
+def is_saved(folder: Path, files: ModelFiles) -> bool:
+    """Whether `folder` holds a whole saved model (its info file written last) of `files`."""
+    info = _read_info(folder)
+    return info is not None and info.get("source") == files.fingerprint
+
+
 def _read_info(folder: Path) -> dict[str, Any] | None:
     try:
         info = json.loads((folder / INFO_FILE).read_text())

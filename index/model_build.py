@@ -55,6 +55,21 @@ def build_in_child(
             folder.rmdir()
 
 
+def copy_model(source: Path, folder: Path) -> None:
+    """Copy a saved OpenVINO model from `source` into `folder` as a build would leave it:
+    staged, then moved into place with its info file last."""
+    staging = folder / STAGING_FOLDER
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        weights = Path(MODEL_FILE).with_suffix(".bin").name
+        for name in (weights, MODEL_FILE, INFO_FILE):
+            shutil.copyfile(source / name, staging / name)
+        _move_into_place(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _outcome(done: subprocess.CompletedProcess[str]) -> str | None:
     """None when the child built the model, else why not, in one line."""
     lines = done.stdout.strip().splitlines()

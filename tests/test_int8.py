@@ -455,3 +455,24 @@ def test_compiled_models_off_or_unwritable_still_answer(
     monkeypatch.setenv("DOSSIER_INDEX__COMPILED_CACHE", str(blocked / "cache"))
     result = _ask_in_a_new_process(data_dir)
     assert result["answered"] is True and result["compiled_before"] is False
+
+
+def test_a_second_data_dir_copies_the_plain_model_instead_of_building_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plain copy depends on the model alone: building it needs a torch process
+    # (seconds), so a new small data dir copies the one another data dir built.
+    monkeypatch.setenv("DOSSIER_INDEX__COMPILED_CACHE", str(tmp_path / "compiled"))
+    first = Dossier(load_settings(data_dir=tmp_path / "a"))
+    first.ingest([PROJECT / "corpus"])
+    assert first.embedder.backend == "openvino"
+
+    def built_again(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the plain copy was built again")
+
+    monkeypatch.setattr("index.embeddings.build_in_child", built_again)
+    second = Dossier(load_settings(data_dir=tmp_path / "b"))
+    second.ingest([PROJECT / "corpus"])
+    assert second.embedder.backend == "openvino"
+    assert (tmp_path / "b" / "int8" / "plain" / "model.xml").exists()
+    assert second.answerer.ask("what are the obstacles?").answered
