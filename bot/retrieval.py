@@ -88,7 +88,7 @@ class HybridRetriever(BaseModel):
         passages of the `prefer` articles (a follow-up's previous answer) weigh
         (1 + follow_up_boost) times more."""
         k = k or self.k
-        vector = self.embedder.encode_cached([query])[0].tolist()
+        vector = self.embedder.encode_question(query).tolist()
         with self.store.reading():  # one generation, read once, for every search below
             return self._retrieve(query, vector, k, as_of, prefer)
 

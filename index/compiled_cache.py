@@ -17,8 +17,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Blobs are ~57 MB for MiniLM int8; a user has one data dir, tests and benchmarks several.
-KEEP_BLOBS = 4
+# Blobs are ~57 MB for MiniLM int8, two per model (batches and questions, index/int8.py); a
+# user has one data dir, tests and benchmarks several.
+KEEP_BLOBS = 6
 
 
 def default_folder() -> Path:

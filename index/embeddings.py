@@ -383,10 +383,25 @@ class SentenceEmbeddings:
             self._cache.popitem(last=False)
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
+    def encode_question(self, text: str) -> Any:
+        """One question's unit vector, reused when it was asked recently; OpenVINO embeds
+        it on a model compiled for one short text at a time (Int8Encoder.encode_question)."""
+        vector = self._cache.get(text)
+        if vector is None:
+            self.calls += 1
+            openvino = self.openvino
+            vector = (openvino.encode_question(text) if openvino is not None
+                      else self.encode([text])[0])
+            self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(text)
+        return vector
+
     # LangChain's Embeddings methods (bot.langchain_adapters.DossierEmbeddings offers them
     # to LangChain; inheriting its base here would cost every cold start its import).
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return [row.tolist() for row in self.encode(texts)] if texts else []
 
     def embed_query(self, text: str) -> list[float]:
-        return [float(x) for x in self.encode([text])[0]]
+        return [float(x) for x in self.encode_question(text)]

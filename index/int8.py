@@ -103,29 +103,65 @@ def keep_compiled_in(folder: Path | None) -> None:
         compiled_cache.prune(folder)
 
 
+# Batches (an ingest's passages, a question's candidate sentences): the throughput hint
+# gives each core a stream, and bf16 computes what stays in floating point where the CPU
+# has it.
+_BATCH_CONFIG = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT"}
+# One question: the latency hint puts both cores on it, and f32 lets it be padded to a few
+# widths. In bf16 a short text's vector moved with its padding (to a cosine of 0.74 for a
+# dev question padded to 32), in f32 by less than 0.0003; and a width seen before skips
+# OpenVINO's re-planning for a new shape (bench/question_embedding.py).
+_QUESTION_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+_QUESTION_WIDTH_STEP = 16
+
+
+class _Compiled:
+    """One compile of the model for the CPU, with its infer requests."""
+
+    def __init__(self, compiled: Any) -> None:
+        # True when OpenVINO loaded a blob an earlier process compiled (keep_compiled_in).
+        self.loaded_from_cache = bool(compiled.get_property("LOADED_FROM_CACHE"))
+        self.requests = [
+            compiled.create_infer_request()
+            for _ in range(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        ]
+        # The requests serve every thread, one encode at a time.
+        self.lock = threading.Lock()
+
+
 class Int8Encoder:
     """Mean-pooled, normalised sentence vectors from an OpenVINO model of the encoder (int8,
     or the plain copy: `quantized` says which).
 
     Pooling and normalising are done here, as sentence-transformers does them for
     all-MiniLM-L6-v2; the tokenizer is read from the model's folder (tokenizer.json).
+    The model is compiled twice, each when first needed: for batches and for single
+    questions (a cold `dossier ask` compiles, or loads, the question one only).
     """
 
-    def __init__(self, compiled: Any, files: ModelFiles, *, quantized: bool = True) -> None:
+    def __init__(self, model: Any, files: ModelFiles, *, quantized: bool = True) -> None:
+        self._model = model
         self._tokenize = Tokenize(files)
         self._dimension = files.dimension
         self.quantized = quantized
-        # True when OpenVINO loaded a blob an earlier process compiled (keep_compiled_in).
-        self.loaded_from_cache = bool(compiled.get_property("LOADED_FROM_CACHE"))
-        # The throughput hint gives each core a stream; a batch in flight on each keeps both
-        # busy (one batch at a time over both cores was slower here), and the next batch is
-        # tokenized while they run.
-        self._requests = [
-            compiled.create_infer_request()
-            for _ in range(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        ]
-        # The requests serve every thread, one encode at a time.
-        self._lock = threading.Lock()
+        self._compiled: dict[str, _Compiled] = {}
+        self._compile_lock = threading.Lock()
+
+    @property
+    def loaded_from_cache(self) -> bool:
+        """Whether every compile so far was loaded from a blob an earlier process left."""
+        return bool(self._compiled) and all(
+            c.loaded_from_cache for c in self._compiled.values()
+        )
+
+    def _compiled_for(self, purpose: str) -> _Compiled:
+        with self._compile_lock:
+            if purpose not in self._compiled:
+                config = _QUESTION_CONFIG if purpose == "question" else _BATCH_CONFIG
+                self._compiled[purpose] = _Compiled(
+                    _core(require_openvino()).compile_model(self._model, "CPU", config)
+                )
+            return self._compiled[purpose]
 
     @classmethod
     def load(cls, folder: Path, files: ModelFiles) -> Int8Encoder | None:
@@ -136,12 +172,13 @@ class Int8Encoder:
             return None
         ov = require_openvino()
         try:
+            # Reading checks the weights file against the graph: a damaged one fails here.
             model = _core(ov).read_model(str(folder / MODEL_FILE))
-            return cls._compile(model, files, quantized=not info.get("plain", False))
         except RuntimeError as exc:  # what OpenVINO raises for a damaged model file
             log.warning("the int8 model in %s cannot be read, torch embeds instead: %s",
                         folder, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return None
+        return cls(model, files, quantized=not info.get("plain", False))
 
     @classmethod
     def build(
@@ -150,8 +187,7 @@ class Int8Encoder:
     ) -> Int8Encoder:
         """Convert `source` to OpenVINO, quantise it to int8 on `calibration`, save it.
         (An ingest builds it in a child process instead: index/model_build.py.)"""
-        model = save_int8(source, files, calibration, folder)
-        return cls._compile(model, files)
+        return cls(save_int8(source, files, calibration, folder), files)
 
     @classmethod
     def convert(cls, source: SentenceTransformer, files: ModelFiles, folder: Path) -> Int8Encoder:
@@ -159,17 +195,20 @@ class Int8Encoder:
         save_plain(source, files, folder)
         # Compiled from what was saved, so this process and later ones embed alike.
         saved = _core(require_openvino()).read_model(str(folder / MODEL_FILE))
-        return cls._compile(saved, files, quantized=False)
+        return cls(saved, files, quantized=False)
 
-    @classmethod
-    def _compile(cls, model: Any, files: ModelFiles, *, quantized: bool = True) -> Int8Encoder:
-        # bf16 for what stays in floating point (where the CPU has it); streams per core.
-        compiled = _core(require_openvino()).compile_model(
-            model,
-            "CPU",
-            {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT"},
+    def encode_question(self, text: str) -> Any:
+        """The unit vector of one short text (a question), on both cores at once."""
+        compiled = self._compiled_for("question")
+        features = self._tokenize.padded(
+            self._tokenize.encodings([text]), step=_QUESTION_WIDTH_STEP
         )
-        return cls(compiled, files, quantized=quantized)
+        vector = np.zeros((1, self._dimension), dtype=np.float32)
+        with compiled.lock:
+            request = compiled.requests[0]
+            request.start_async(features)
+            _pool_into(vector, request, np.arange(1), features["attention_mask"])
+        return vector[0]
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> Any:
         """A float32 matrix of unit vectors, one row per text.
@@ -197,9 +236,11 @@ class Int8Encoder:
         ] if spans is not None else []
         encodings = self._tokenize.encodings(texts)
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        compiled = self._compiled_for("batch")
+        requests = compiled.requests
         # A few texts (a question's candidate sentences) are split over every stream: one
         # batch would run on one core while the other idles.
-        batch_size = max(1, min(batch_size, -(-len(texts) // len(self._requests))))
+        batch_size = max(1, min(batch_size, -(-len(texts) // len(requests))))
         running: list[tuple[Any, Any, Any]] = []
 
         def pool(request: Any, rows: Any, attention_mask: Any) -> None:
@@ -210,10 +251,10 @@ class Int8Encoder:
                         hidden[at], encodings[row].offsets, spans[row], vectors[row]
                     )
 
-        with self._lock:
+        with compiled.lock:
             for number, at in enumerate(range(0, len(texts), batch_size)):
-                request = self._requests[number % len(self._requests)]
-                if len(running) == len(self._requests):
+                request = requests[number % len(requests)]
+                if len(running) == len(requests):
                     pool(*running.pop(0))
                 rows = order[at : at + batch_size]
                 features = self._tokenize.padded([encodings[i] for i in rows], fixed=True)
@@ -343,12 +384,16 @@ class Tokenize:
         """Each text's word pieces, special tokens included, truncated, not padded."""
         return list(self._backend.encode_batch(list(texts)))
 
-    def padded(self, encodings: Sequence[Any], *, fixed: bool = False) -> dict[str, Any]:
+    def padded(self, encodings: Sequence[Any], *, fixed: bool = False,
+               step: int = 1) -> dict[str, Any]:
         """One batch: ids, attention mask and token types, padded to its longest text, or
-        with `fixed` to the next of a few fixed widths (`fixed_width`)."""
+        with `fixed` to the next of a few fixed widths (`fixed_width`), or to the next
+        multiple of `step`, never past the model's window."""
         width = max(len(e.ids) for e in encodings)
         if fixed:
             width = fixed_width(width, self._max_tokens)
+        elif step > 1:
+            width = min(-(-width // step) * step, max(self._max_tokens, width))
         features = {
             "input_ids": np.full((len(encodings), width), self._pad_id, dtype=np.int64),
             "attention_mask": np.zeros((len(encodings), width), dtype=np.int64),

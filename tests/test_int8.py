@@ -476,3 +476,14 @@ def test_a_second_data_dir_copies_the_plain_model_instead_of_building_it(
     assert second.embedder.backend == "openvino"
     assert (tmp_path / "b" / "int8" / "plain" / "model.xml").exists()
     assert second.answerer.ask("what are the obstacles?").answered
+
+
+def test_a_question_is_embedded_on_its_own_compile_in_the_passages_space(built: Path) -> None:
+    # One question runs on a compile of its own (both cores, f32, padded to a few widths);
+    # its vector must still be the one a batch of passages would give it.
+    model = SentenceEmbeddings(precision="int8", int8_dir=built)
+    short = ["Who won?", "What are the obstacles?", *HELD_OUT]
+    batch = model.encode(short)
+    questions = np.stack([model.encode_question(text) for text in short])
+    assert np.sum(batch * questions, axis=1).min() > 0.999
+    assert model.encode_question(short[0]) is model.encode_question(short[0])  # kept

@@ -320,7 +320,7 @@ class DossierBot:
         return answer, conversation.to_state()
 
     def _warm_up(self) -> int:
-        self.dossier.embedder.encode(["warm up"])
+        self.dossier.embedder.encode_question("warm up")
         _ = self.dossier.answerer  # built once here, not by two worker threads at once
         language.load()  # a "not covered" answer checks the question's language
         return len(self.dossier.store.records())
