@@ -3,7 +3,9 @@ them as documents still read."""
 
 from __future__ import annotations
 
+import base64
 import sqlite3
+import zlib
 from pathlib import Path
 
 from index.article_texts import decode_text, encode_text
@@ -32,6 +34,18 @@ def test_encoded_text_comes_back_exactly_in_about_half_the_space() -> None:
     encoded = encode_text(text)
     assert encoded.isascii() and decode_text(encoded) == text
     assert len(encoded) < 0.5 * len(text.encode("utf-8"))
+
+
+def test_texts_an_earlier_index_kept_in_base85_are_still_read(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _two_articles(tmp_path, fake_embedder)
+    packed = base64.b85encode(zlib.compress(WEATHER.encode("utf-8"), 9)).decode("ascii")
+    store.texts.collection.delete(ids=["weather"])
+    store.texts.collection.add(ids=["weather"], embeddings=[[1.0]],
+                               metadatas=[{"text_zlib_b85": packed}])
+    again = _store(tmp_path)
+    assert again.texts.get(["weather", "lithium"]) == {"weather": WEATHER, "lithium": LITHIUM}
 
 
 def test_texts_stay_out_of_the_full_text_index_and_come_back_whole(
