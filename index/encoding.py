@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 
@@ -47,7 +48,7 @@ def garbled_reason(text: str) -> str | None:
     random bytes give "GcZî", lone letters and symbols, or runs that mix scripts.
     """
     sample = text[:_SAMPLE]
-    visible = sum(1 for ch in sample if not ch.isspace())
+    visible = len("".join(sample.split()))
     words = [run for run in _LETTER_RUN.findall(sample) if _is_word(run)]
     if not words or sum(map(len, words)) < _MIN_WORD_SHARE * visible:
         return "not text in any language (no words: random bytes or a wrong encoding)"
@@ -60,9 +61,12 @@ def _is_word(run: str) -> bool:
     cased = any(ch.isupper() or ch.islower() for ch in run)
     if cased and not (run.islower() or run.isupper() or run.istitle()):
         return False
+    if run.isascii():  # ASCII letters are all Latin: no lookup (most of a news corpus)
+        return True
     return len({_script(ch) for ch in run}) == 1
 
 
+@functools.lru_cache(maxsize=8192)
 def _script(ch: str) -> str:
     first = unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
     return _SCRIPT_FAMILY.get(first, first)
