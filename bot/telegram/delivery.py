@@ -165,8 +165,15 @@ async def say(bot: Bot, message: Message, text: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
-    """Show "typing…" in the chat while the body runs (a failed action is no failure)."""
+async def typing(bot: Bot, chat_id: int,
+                 working: Callable[[], bool] = lambda: True) -> AsyncIterator[None]:
+    """Show "typing…" in the chat when the body starts, and again every TYPING_REFRESH_S
+    while `working()` says the work runs (a failed action is no failure).
+
+    A question waiting its turn behind others (`working()` false) gets the first "typing…"
+    only: under load, refreshing every waiting chat's action sent more requests than the
+    answers themselves, and they all wait on the same event loop.
+    """
 
     async def send() -> None:
         try:
@@ -177,7 +184,8 @@ async def typing(bot: Bot, chat_id: int) -> AsyncIterator[None]:
     async def keep_typing() -> None:
         while True:
             await asyncio.sleep(TYPING_REFRESH_S)
-            await send()
+            if working():
+                await send()
 
     await send()
     refresher = asyncio.create_task(keep_typing())
