@@ -184,6 +184,9 @@ class TelegramSettings(Section):
     questions_per_minute: int = Field(10, ge=1, description="Per-user rate limit.")
     max_question_chars: int = Field(1000, ge=1, description="Longer questions are refused.")
     max_document_mb: float = Field(20.0, gt=0, description="Bot API getFile limit.")
+    messages_per_second: float = Field(
+        30.0, ge=0, description="Messages the bot sends a second at most, all chats together "
+        "(Telegram's limit for a bot); 0 = no limit of the bot's own.")
 
 
 class LogSettings(Section):

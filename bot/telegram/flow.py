@@ -47,7 +47,12 @@ class MessageRateLimiter(AIORateLimiter):
     Telegram's limits (about 30 messages a second, 20 a minute per group) are on messages.
     Sent through the same budget, each answer's typing action halved the answers a busy bot
     could send. A chat action Telegram refuses is only logged (see `typing`).
+    `messages_per_second` 0 drops the overall limit (the per-group one stays).
     """
+
+    def __init__(self, messages_per_second: float = 30.0, max_retries: int = 0) -> None:
+        super().__init__(overall_max_rate=messages_per_second, max_retries=max_retries)
+        self.messages_per_second = messages_per_second
 
     async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any],
                               endpoint: str, data: dict[str, Any],
