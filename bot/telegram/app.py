@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,6 @@ from telegram.ext import (
     Defaults,
     MessageHandler,
     PersistenceInput,
-    PicklePersistence,
     TypeHandler,
     filters,
 )
@@ -60,6 +60,7 @@ from bot.telegram.pages import (
     remember_sources,
     sources_keyboard,
 )
+from bot.telegram.persistence import OneWritePicklePersistence
 from bot.telegram.questions import ASK_COMMAND, command_of, question_of
 from bot.telegram.streaming import LiveAnswer
 
@@ -268,12 +269,16 @@ class DossierBot:
         # With an LLM the answer is shown as it grows, one verified sentence at a time.
         live = (LiveAnswer(context.bot, message.chat_id, message.message_id)
                 if self.dossier.settings.llm.provider != "none" else None)
+        started = threading.Event()  # set by the worker thread: no wake-up of the loop
+
+        def ask() -> tuple[Answer, list[dict[str, Any]]]:
+            started.set()
+            return self._ask(state, question, live.on_progress if live else None)
+
         try:
-            async with typing(context.bot, message.chat_id):
+            async with typing(context.bot, message.chat_id, working=started.is_set):
                 answer, new_state = await asyncio.get_running_loop().run_in_executor(
-                    self._answering, self._ask, state, question,
-                    live.on_progress if live else None,
-                )
+                    self._answering, ask)
         finally:
             if live is not None:
                 await live.close()
@@ -333,7 +338,7 @@ def build_application(dossier: Dossier, token: str, *, persistence_path: Path | 
     settings = dossier.settings
     path = persistence_path or settings.data_dir / "telegram.pickle"
     path.parent.mkdir(parents=True, exist_ok=True)
-    persistence: PicklePersistence[Any, Any, Any] = PicklePersistence(
+    persistence = OneWritePicklePersistence(
         path,
         store_data=PersistenceInput(bot_data=False, user_data=False, callback_data=False),
         update_interval=PERSISTENCE_INTERVAL_S,
@@ -345,7 +350,8 @@ def build_application(dossier: Dossier, token: str, *, persistence_path: Path | 
         .token(token)
         .base_url(settings.telegram.api_base_url)
         .base_file_url(settings.telegram.file_base_url)
-        .rate_limiter(MessageRateLimiter(max_retries=RETRY_AFTER_RETRIES))
+        .rate_limiter(MessageRateLimiter(settings.telegram.messages_per_second,
+                                         max_retries=RETRY_AFTER_RETRIES))
         .connection_pool_size(CONNECTION_POOL_SIZE)
         .pool_timeout(POOL_TIMEOUT_S)
         .defaults(Defaults(link_preview_options=NO_PREVIEW))  # every message, errors too
@@ -379,6 +385,17 @@ def build_application(dossier: Dossier, token: str, *, persistence_path: Path | 
     return application
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The bot's event loop: uvloop where it is installed. Every request to Telegram runs on
+    this loop, under the GIL the answering threads need too; uvloop spends less of it on
+    each."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run(dossier: Dossier) -> None:
     """Serve Telegram until SIGINT/SIGTERM: long polling, or a webhook when one is set."""
     token = telegram_token()
@@ -388,6 +405,7 @@ def run(dossier: Dossier) -> None:
     protect_token_in_logs(token)
     telegram = dossier.settings.telegram
     application = build_application(dossier, token)
+    asyncio.set_event_loop(new_event_loop())  # run_polling / run_webhook run on it
     try:
         # run_polling / run_webhook stop on SIGINT, SIGTERM and SIGABRT, finish the updates
         # in hand, then shut down, which writes the persistence file.
