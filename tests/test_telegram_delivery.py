@@ -1,14 +1,22 @@
-""""typing…" while the bot works: refreshed while an answer runs, not while it waits its turn."""
+"""Sending under load: "typing…" refreshed only while an answer runs, and the bot's own
+message limit taken from the settings."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from telegram import Bot
 
+from bot.errors import DossierError
+from bot.factory import Dossier
+from bot.settings import load_settings
 from bot.telegram import delivery
+from bot.telegram.app import build_application
+from bot.telegram.flow import MessageRateLimiter
+from tests.support.fakes import FakeEmbeddings
 from tests.support.telegram_server import TelegramTestServer
 
 USER = 1001
@@ -55,3 +63,19 @@ async def test_typing_is_refreshed_while_the_answer_runs(
     assert {a.action for a in actions} == {"typing"}
     # The first at once, then refreshes only once the answer ran (about 8 of them).
     assert 3 <= len(actions) <= 10
+
+
+@pytest.mark.parametrize("per_second", [30.0, 0.0])
+def test_the_message_limit_is_the_setting(
+    tmp_path: Path, fake_embedder: FakeEmbeddings, per_second: float,
+) -> None:
+    dossier = Dossier(load_settings(data_dir=tmp_path, telegram={
+        "messages_per_second": per_second}), embedder=fake_embedder)
+    limiter = build_application(dossier, "123:abc").bot.rate_limiter
+    assert isinstance(limiter, MessageRateLimiter)
+    assert limiter.messages_per_second == per_second
+
+
+def test_a_negative_message_limit_is_refused_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(DossierError, match="messages_per_second"):
+        load_settings(data_dir=tmp_path, telegram={"messages_per_second": -1})
