@@ -15,7 +15,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
-pytest_plugins = ["tests.support.chroma_fixtures", "tests.support.gguf"]
+pytest_plugins = ["tests.support.chroma_fixtures", "tests.support.gguf",
+                  "tests.support.telegram_fixtures"]
 
 
 @pytest.fixture(scope="session")

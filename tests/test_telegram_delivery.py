@@ -4,7 +4,6 @@ message limit taken from the settings."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,15 @@ from bot.telegram import delivery
 from bot.telegram.app import build_application
 from bot.telegram.flow import MessageRateLimiter
 from tests.support.fakes import FakeEmbeddings
-from tests.support.telegram_server import TelegramTestServer
+from tests.support.telegram_server import DEFAULT_USER_ID, TelegramTestServer
 
-USER = 1001
+USER = DEFAULT_USER_ID  # the user the `server` fixture knows
 REFRESH_S = 0.05
 
 
-@pytest.fixture
-def server() -> Iterator[TelegramTestServer]:
-    with TelegramTestServer() as srv:
-        srv.add_user(USER)
-        yield srv
-
-
-@pytest.fixture
-async def bot(server: TelegramTestServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Bot]:
+@pytest.fixture(autouse=True)
+def quick_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(delivery, "TYPING_REFRESH_S", REFRESH_S)
-    async with Bot(server.token, base_url=server.base_url) as client:
-        yield client
 
 
 @pytest.mark.slow

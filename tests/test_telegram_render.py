@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 from telegram import Bot
 from telegram.constants import ParseMode
@@ -14,9 +12,14 @@ from bot.telegram import render
 from index.ingest import IngestReport
 from index.models import Skipped
 from index.store import ArticleRecord
-from tests.support.telegram_server import TelegramTestServer, parse_html, utf16_len
+from tests.support.telegram_server import (
+    DEFAULT_USER_ID,
+    TelegramTestServer,
+    parse_html,
+    utf16_len,
+)
 
-USER = 1001
+USER = DEFAULT_USER_ID  # the user the `server` fixture knows
 HOSTILE = 'Tags <b> & </a> <script>alert("x")</script> a&amp;b 1 < 2 > 0 😀'
 
 
@@ -49,19 +52,6 @@ def _blockquotes(html_message: str) -> list[str]:
 def _bodies(messages: list[str]) -> list[str]:
     """The quote text of every blockquote: what follows its header line."""
     return [quote.split("\n", 1)[1] for m in messages for quote in _blockquotes(m)]
-
-
-@pytest.fixture
-def server() -> Iterator[TelegramTestServer]:
-    with TelegramTestServer() as srv:
-        srv.add_user(USER)
-        yield srv
-
-
-@pytest.fixture
-async def bot(server: TelegramTestServer) -> AsyncIterator[Bot]:
-    async with Bot(server.token, base_url=server.base_url) as client:
-        yield client
 
 
 async def _send_all(bot: Bot, server: TelegramTestServer, messages: list[str]) -> list[str]:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
@@ -18,26 +17,16 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from tests.support.telegram_server import TelegramTestServer, parse_html, utf16_len
+from tests.support.telegram_server import (
+    DEFAULT_USER_ID,
+    TelegramTestServer,
+    parse_html,
+    utf16_len,
+)
 
 pytestmark = pytest.mark.slow  # every test here starts the Bot API test server
 
-USER = 1001
-
-
-@pytest.fixture
-def server() -> Iterator[TelegramTestServer]:
-    with TelegramTestServer() as srv:
-        srv.add_user(USER)
-        yield srv
-
-
-@pytest.fixture
-async def bot(server: TelegramTestServer) -> AsyncIterator[Bot]:
-    async with Bot(
-        server.token, base_url=server.base_url, base_file_url=server.base_file_url
-    ) as client:
-        yield client
+USER = DEFAULT_USER_ID  # the user the `server` fixture knows
 
 
 def _seconds(value: int | dtm.timedelta) -> float:
