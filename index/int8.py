@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -43,7 +44,9 @@ PLAIN_FOLDER = "plain"
 # 16 paragraphs were visibly worse (min 0.955), so smaller first ingests wait, on torch.
 MIN_CALIBRATION_PASSAGES = 128
 MAX_CALIBRATION_PASSAGES = 128
-_CALIBRATION_BATCH = 16
+# NNCF keeps every layer's activations of a calibration batch: batches of 16 passages
+# peaked at 1.6 GB, of 4 at 0.73 GB, with vectors as close to fp32 (BENCHMARKS.md).
+CALIBRATION_BATCH = 4
 
 
 class Int8Unavailable(DossierError):
@@ -301,19 +304,60 @@ def save_int8(
     source: SentenceTransformer, files: ModelFiles, calibration: Sequence[str], folder: Path
 ) -> Any:
     """Convert `source` to OpenVINO, quantise it to int8 on `calibration`, save it in
-    `folder`; return the model."""
+    `folder`; return the model. (In one process: an ingest splits the two steps over two,
+    `save_fp32` and `quantize_saved`, so that torch and NNCF never share one's memory.)"""
     ov = require_openvino()
+    texts = calibration_texts(calibration)
+    with _quietly():
+        model = ov.convert_model(_transformer(source),
+                                 example_input=Tokenize(files)(texts[:CALIBRATION_BATCH]))
+    return _quantize_and_save(ov, model, files, texts, folder)
+
+
+def save_fp32(
+    source: SentenceTransformer, files: ModelFiles, calibration: Sequence[str], folder: Path
+) -> None:
+    """`source` converted to OpenVINO at full precision and saved in `folder`, traced on the
+    first calibration batch as `save_int8` traces it: what `quantize_saved` reads."""
+    ov = require_openvino()
+    texts = calibration_texts(calibration)
+    with _quietly():
+        model = ov.convert_model(_transformer(source),
+                                 example_input=Tokenize(files)(texts[:CALIBRATION_BATCH]))
+    _save(ov, model, folder, compress_to_fp16=False, info={"source": files.fingerprint})
+
+
+def quantize_saved(
+    fp32_folder: Path, files: ModelFiles, calibration: Sequence[str], folder: Path
+) -> Any:
+    """Quantise the model `save_fp32` left in `fp32_folder` to int8 on `calibration`, save
+    it in `folder`; return it. Needs no torch: the process that runs it never loads it."""
+    ov = require_openvino()
+    model = _core(ov).read_model(str(fp32_folder / MODEL_FILE))
+    return _quantize_and_save(ov, model, files, calibration_texts(calibration), folder)
+
+
+def calibration_texts(calibration: Sequence[str]) -> list[str]:
+    """The passages a model is calibrated on: the first MAX_CALIBRATION_PASSAGES."""
+    return list(calibration[:MAX_CALIBRATION_PASSAGES])
+
+
+def _transformer(source: SentenceTransformer) -> Any:
+    transformer: Any = source[0].auto_model
+    return transformer.eval()
+
+
+def _quantize_and_save(
+    ov: Any, model: Any, files: ModelFiles, texts: Sequence[str], folder: Path
+) -> Any:
     import nncf
 
     tokenize = Tokenize(files)
-    texts = list(calibration[:MAX_CALIBRATION_PASSAGES])
     batches = [
-        tokenize(texts[at : at + _CALIBRATION_BATCH])
-        for at in range(0, len(texts), _CALIBRATION_BATCH)
+        tokenize(texts[at : at + CALIBRATION_BATCH])
+        for at in range(0, len(texts), CALIBRATION_BATCH)
     ]
-    transformer: Any = source[0].auto_model
     with _quietly():
-        model = ov.convert_model(transformer.eval(), example_input=batches[0])
         # NNCF's transformer preset: SmoothQuant first moves activation outliers into the
         # weights, then the int8 ranges are set from the calibration batches.
         model = nncf.quantize(
@@ -332,9 +376,8 @@ def save_plain(source: SentenceTransformer, files: ModelFiles, folder: Path) -> 
     `folder`."""
     ov = require_openvino()
     example = Tokenize(files)(["An example sentence to trace the model with."])
-    transformer: Any = source[0].auto_model
     with _quietly():
-        model = ov.convert_model(transformer.eval(), example_input=example)
+        model = ov.convert_model(_transformer(source), example_input=example)
     # fp16 weights on disk (half the size); the CPU computes in bf16 or fp32 anyway.
     _save(ov, model, folder, compress_to_fp16=True,
           info={"source": files.fingerprint, "plain": True})
@@ -443,14 +486,17 @@ def _quietly() -> Iterator[None]:
     would fight the ingest's own bar on the terminal.
     """
     import rich
-    from transformers.utils import logging as transformers_logging
 
+    # Only where torch's side is loaded already: quantising runs in a process without it.
+    transformers_logging: Any = sys.modules.get("transformers.utils.logging")
     console = rich.get_console()
-    was_quiet, was_verbosity = console.quiet, transformers_logging.get_verbosity()
+    was_quiet = console.quiet
+    was_verbosity = transformers_logging.get_verbosity() if transformers_logging else None
     nncf_log = logging.getLogger("nncf")
     was_level = nncf_log.level
     console.quiet = True
-    transformers_logging.set_verbosity_error()
+    if transformers_logging is not None:
+        transformers_logging.set_verbosity_error()
     nncf_log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
@@ -458,5 +504,6 @@ def _quietly() -> Iterator[None]:
             yield
     finally:
         console.quiet = was_quiet
-        transformers_logging.set_verbosity(was_verbosity)
+        if transformers_logging is not None:
+            transformers_logging.set_verbosity(was_verbosity)
         nncf_log.setLevel(was_level)

@@ -1,10 +1,12 @@
-"""Builds the data dir's OpenVINO model in a child process: torch never enters the ingest's.
+"""Builds the data dir's OpenVINO model in child processes: torch never enters the ingest's.
 
-Converting and calibrating need the torch model (sentence-transformers); once imported,
-torch's libraries stay mapped in a process for good (about 450 MB of an ingest's peak,
-BENCHMARKS.md). A child loads it, saves the OpenVINO model into a staging folder and
-exits; the ingest moves the finished files into place and loads them without torch.
-A child that fails leaves nothing behind and is reported in one line.
+Converting needs the torch model (sentence-transformers); once imported, torch's libraries
+stay mapped in a process for good (about 450 MB of an ingest's peak, BENCHMARKS.md). A
+child loads it, saves the OpenVINO model into a staging folder and exits; the ingest moves
+the finished files into place and loads them without torch. The int8 model takes two
+children: one converts to a full-precision OpenVINO model, a second quantises that with
+NNCF and never imports torch (torch and NNCF's calibration in one process peaked at
+2 GB). A child that fails leaves nothing behind and is reported in one line.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from index.int8 import INFO_FILE, MODEL_FILE
 
 # Inside the model's own folder, so a build never litters the data dir's top level.
 STAGING_FOLDER = "building"
+# The full-precision model the int8 one is quantised from, inside the staging folder.
+FP32_FOLDER = "fp32"
 
 
 class ModelBuildFailed(DossierError):
@@ -30,29 +34,47 @@ class ModelBuildFailed(DossierError):
 
 def build_in_child(
     kind: str, model: str, folder: Path, calibration: Sequence[str] = ()
-) -> None:
+) -> list[dict[str, Any]]:
     """Build the `kind` ("int8" or "plain") OpenVINO model of `model` (a model folder, or
-    "" for the bundled one, as SentenceEmbeddings takes it) into `folder`, in a child
-    process; raise ModelBuildFailed (one line) when it fails."""
+    "" for the bundled one, as SentenceEmbeddings takes it) into `folder`, in child
+    processes; return what each step reported (`imported`: the heavy packages it loaded);
+    raise ModelBuildFailed (one line) when it fails."""
     staging = folder / STAGING_FOLDER
     created = not folder.exists()
     shutil.rmtree(staging, ignore_errors=True)  # what a killed build left
     staging.mkdir(parents=True)
-    job = {"kind": kind, "model": model, "folder": str(staging),
-           "calibration": list(calibration)}
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "index.model_build"], input=json.dumps(job),
-            capture_output=True, text=True, check=False,
-        )
-        outcome = _outcome(done)
-        if outcome is not None:
-            raise ModelBuildFailed(f"building the {kind} embedding model failed: {outcome}")
+        if kind == "int8":
+            fp32 = staging / FP32_FOLDER
+            steps = [
+                _run_child(kind, {"step": "fp32", "model": model, "folder": str(fp32),
+                                  "calibration": list(calibration)}),
+                _run_child(kind, {"step": "int8", "model": model, "folder": str(staging),
+                                  "fp32": str(fp32), "calibration": list(calibration)}),
+            ]
+            shutil.rmtree(fp32)
+        else:
+            steps = [_run_child(kind, {"step": "plain", "model": model,
+                                       "folder": str(staging)})]
         _move_into_place(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+    return steps
+
+
+def _run_child(kind: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Run one step of a build in a child; what it reported, or ModelBuildFailed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "index.model_build"], input=json.dumps(job),
+        capture_output=True, text=True, check=False,
+    )
+    said = _last_line(done)
+    outcome = _outcome(done, said)
+    if outcome is not None:
+        raise ModelBuildFailed(f"building the {kind} embedding model failed: {outcome}")
+    return said
 
 
 def copy_model(source: Path, folder: Path) -> None:
@@ -70,13 +92,17 @@ def copy_model(source: Path, folder: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _outcome(done: subprocess.CompletedProcess[str]) -> str | None:
-    """None when the child built the model, else why not, in one line."""
+def _last_line(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     lines = done.stdout.strip().splitlines()
     try:
         said = json.loads(lines[-1]) if lines else {}
     except ValueError:
-        said = {}
+        return {}
+    return said if isinstance(said, dict) else {}
+
+
+def _outcome(done: subprocess.CompletedProcess[str], said: dict[str, Any]) -> str | None:
+    """None when the child built the model, else why not, in one line."""
     if done.returncode == 0 and said.get("built"):
         return None
     if isinstance(said.get("error"), str):
@@ -98,16 +124,26 @@ def _move_into_place(staging: Path, folder: Path) -> None:
 
 def _build(job: dict[str, Any]) -> None:
     from index.embeddings import SentenceEmbeddings
-    from index.int8 import save_int8, save_plain
 
     source = SentenceEmbeddings(job["model"], precision="fp32")
     files = source.files
     if files is None:
         raise ModelBuildFailed(f"{source.model_name} is not a model OpenVINO can run here")
     folder = Path(job["folder"])
-    if job["kind"] == "int8":
-        save_int8(source.model, files, job["calibration"], folder)
+    if job["step"] == "int8":
+        # NNCF imports torch whenever it is installed, and needs it only for torch models:
+        # this step reads an OpenVINO model, so torch is kept out (its ~450 MB with it).
+        sys.modules["torch"] = None  # type: ignore[assignment]
+        from index.int8 import quantize_saved
+
+        quantize_saved(Path(job["fp32"]), files, job["calibration"], folder)
+    elif job["step"] == "fp32":
+        from index.int8 import save_fp32
+
+        save_fp32(source.model, files, job["calibration"], folder)
     else:
+        from index.int8 import save_plain
+
         save_plain(source.model, files, folder)
 
 
@@ -120,7 +156,10 @@ def main() -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(json.dumps({"error": f"{type(exc).__name__}: {first}".rstrip(": ")}))
         sys.exit(1)
-    print(json.dumps({"built": True}))
+    # What the step imported: the int8 step must do without torch (tests/test_int8.py).
+    heavy = sorted(name for name in ("torch", "transformers", "sentence_transformers", "nncf")
+                   if sys.modules.get(name) is not None)
+    print(json.dumps({"step": job["step"], "built": True, "imported": heavy}))
 
 
 if __name__ == "__main__":
