@@ -21,6 +21,7 @@ from index.chunking import chunk_article
 from index.embeddings import SentenceEmbeddings, bundled_model_path
 from index.int8 import (
     INFO_FILE,
+    MIN_CALIBRATION_PASSAGES,
     MODEL_FILE,
     PLAIN_FOLDER,
     Int8Encoder,
@@ -28,7 +29,7 @@ from index.int8 import (
     Tokenize,
 )
 from index.loaders import load_file
-from index.model_build import ModelBuildFailed
+from index.model_build import ModelBuildFailed, copy_model
 from tests.support import PROJECT, SEED
 
 pytestmark = pytest.mark.slow
@@ -49,18 +50,49 @@ def _seed_passages(embedder: SentenceEmbeddings) -> list[str]:
     return [chunk.text for chunk in chunk_article(article, embedder.count_tokens)]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbeddings) -> Path:
-    """An int8 model calibrated on the seed article's passages (few: quick to build)."""
-    folder = tmp_path_factory.mktemp("int8")
-    passages = _seed_passages(embedder)
-    int8_embedder = SentenceEmbeddings(precision="int8", int8_dir=folder)
-    assert int8_embedder.calibrates_int8
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", len(passages))
-        int8_embedder.prepare(passages)
-    assert int8_embedder.backend == "openvino-int8"
-    return folder
+# An ingest in a fresh process whose first pool calibrates int8 on the seed's passages:
+# it reports which heavy packages entered its process and what each build step loaded.
+_INT8_INGEST_IN_A_NEW_PROCESS = """
+import json, sys
+from pathlib import Path
+import index.embeddings
+from index.embeddings import SentenceEmbeddings
+steps = []
+real_build = index.embeddings.build_in_child
+index.embeddings.build_in_child = lambda *args: steps.extend(real_build(*args)) or steps
+passages = json.loads(sys.stdin.read())
+model = SentenceEmbeddings(precision="int8", int8_dir=Path(sys.argv[1]))
+model.prepare(passages)
+vectors = model.encode(passages[:6])
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers", "nncf")
+               if m in sys.modules)
+print(json.dumps({"backend": model.backend, "heavy": heavy, "shape": list(vectors.shape),
+                  "steps": steps}))
+"""
+
+
+@pytest.fixture(scope="session")
+def int8_build(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceEmbeddings
+) -> tuple[Path, dict[str, Any]]:
+    """The one int8 model of the test run, built as an ingest builds it (in child
+    processes, from a fresh process), calibrated on the seed's passages repeated up to the
+    minimum; with what that process reported. Tests that do not test the build share it."""
+    folder = tmp_path_factory.mktemp("int8") / "int8"
+    seed = _seed_passages(embedder)
+    passages = seed * -(-MIN_CALIBRATION_PASSAGES // len(seed))
+    done = subprocess.run([sys.executable, "-c", _INT8_INGEST_IN_A_NEW_PROCESS, str(folder)],
+                          input=json.dumps(passages), cwd=PROJECT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return folder, result
+
+
+@pytest.fixture
+def built(int8_build: tuple[Path, dict[str, Any]]) -> Path:
+    """The shared int8 model (tests only read it)."""
+    return int8_build[0]
 
 
 def test_int8_vectors_agree_with_the_torch_model(
@@ -157,9 +189,11 @@ def test_batches_give_the_same_vectors_as_single_texts(built: Path) -> None:
 
 @pytest.mark.parametrize("precision", ["auto", "int8"])
 def test_too_few_passages_to_calibrate_get_a_plain_openvino_copy_agreeing_with_torch(
-    tmp_path: Path, embedder: SentenceEmbeddings, precision: str
+    tmp_path: Path, embedder: SentenceEmbeddings, precision: str, compiled_models: Path
 ) -> None:
-    model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8")
+    # The run's shared folder: the first of these converts the copy, later ones copy it.
+    model = SentenceEmbeddings(precision=precision, int8_dir=tmp_path / "int8",
+                               compiled_cache=compiled_models)
     model.prepare(HELD_OUT)
     assert model.backend == "openvino" and model.calibrates_int8
     assert not (tmp_path / "int8" / MODEL_FILE).exists()
@@ -317,31 +351,21 @@ def test_a_failed_build_in_the_child_is_one_line_and_leaves_nothing(
 
 
 def test_the_model_is_built_in_a_child_and_torch_never_enters_the_ingest(
-    tmp_path: Path,
+    int8_build: tuple[Path, dict[str, Any]],
 ) -> None:
-    script = f"""
-import json, sys
-from pathlib import Path
-import index.embeddings
-from index.embeddings import SentenceEmbeddings, bundled_model_path
-passages = {HELD_OUT!r} * 22
-model = SentenceEmbeddings(precision="int8", int8_dir=Path(sys.argv[1]))
-model.prepare(passages)
-vectors = model.encode(passages[:6])
-heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers", "nncf")
-               if m in sys.modules)
-print(json.dumps({{"backend": model.backend, "heavy": heavy, "shape": list(vectors.shape)}}))
-"""
-    folder = tmp_path / "int8"
-    done = subprocess.run([sys.executable, "-c", script, str(folder)], cwd=PROJECT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    folder, result = int8_build
+    steps = result.pop("steps")
     assert result == {"backend": "openvino-int8", "heavy": [], "shape": [6, 384]}
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [MODEL_FILE, INFO_FILE, Path(MODEL_FILE).with_suffix(".bin").name]
     )
     assert json.loads((folder / INFO_FILE).read_text())["calibration_passages"] == 128
+    # Two children: torch converts, then NNCF quantises in one that never imports torch
+    # (the two together peaked at 2 GB in one process).
+    assert [(step["step"], "torch" in step["imported"]) for step in steps] == [
+        ("fp32", True), ("int8", False)
+    ]
+    assert "nncf" in steps[1]["imported"]
 
 
 def test_without_openvino_int8_is_one_clear_error(
@@ -356,13 +380,24 @@ def test_without_openvino_int8_is_one_clear_error(
 
 
 def test_an_int8_ingest_answers_the_seed_question_with_verbatim_quotes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built: Path
 ) -> None:
     monkeypatch.setattr("index.embeddings.MIN_CALIBRATION_PASSAGES", 4)
+    calibrated_on: list[int] = []
+
+    def shared_build(kind: str, _model: str, folder: Path,
+                     calibration: Sequence[str] = ()) -> list[dict[str, Any]]:
+        # The build itself is tested above; this ingest takes the run's shared model.
+        assert kind == "int8"
+        calibrated_on.append(len(calibration))
+        copy_model(built, folder)
+        return []
+
+    monkeypatch.setattr("index.embeddings.build_in_child", shared_build)
     settings = load_settings(data_dir=tmp_path / "data", index={"precision": "int8"})
     dossier = Dossier(settings)
     report = dossier.ingestor().run([PROJECT / "corpus"], corpus_root=PROJECT / "corpus")
-    assert report.added == 1
+    assert report.added == 1 and calibrated_on and calibrated_on[0] >= 4
     assert (tmp_path / "data" / "int8" / MODEL_FILE).is_file()
     assert dossier.embedder.backend == "openvino-int8"
 
