@@ -40,7 +40,7 @@ class CorpusSettings(Section):
 class IndexSettings(Section):
     model: str = Field("", description="sentence-transformers model; empty = bundled MiniLM.")
     device: str = Field("cpu", description="Torch device for the embedding model.")
-    batch_size: int = Field(64, ge=1, description="Passages embedded per model call.")
+    batch_size: int = Field(32, ge=1, description="Passages embedded per model call.")
     precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto",
         description="auto = OpenVINO int8 once an ingest of 2,000+ passages has calibrated "

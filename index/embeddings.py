@@ -83,7 +83,7 @@ class SentenceEmbeddings:
         model: str = "",
         *,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int = 32,
         precision: str = "auto",
         int8_dir: Path | None = None,
         compiled_cache: Path | None = None,
