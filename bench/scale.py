@@ -29,13 +29,14 @@ from bench.benchlib import (
     dir_mb,
     markdown_table,
     report,
+    rss_mb,
     timed_ms,
 )
 from bench.ingest_bench import heavy_imports, warm_up
 
 COLUMNS = [
     "system", "articles", "passages", "stage_s", "passages/s", "index_mb",
-    "ingest_peak_rss_mb", "ingest_peak_rss_with_child_mb", "retrieve_p50_ms",
+    "rss_before_stage_mb", "ingest_peak_rss_mb", "ingest_peak_rss_with_child_mb", "retrieve_p50_ms",
     "retrieve_p99_ms", "ask_p50_ms", "ask_p99_ms", "serve_rss_mb", "open_s",
 ]
 
@@ -117,6 +118,9 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
         stage = work / f"articles-{done}-{size}.jsonl"
         write_subset(corpus, done, size, stage)
         files.append(stage)
+        # What the process already held from earlier stages: a stage's peak minus this is
+        # what the stage itself added.
+        before_stage = rss_mb()
         with PeakRSS() as rss, PeakRSS(children=True) as with_child, Stopwatch() as took:
             ingested = dossier.ingestor().run([stage])
         if not ingested.added:  # a stage that silently indexed nothing would fake its row
@@ -130,6 +134,7 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
             "stage_s": round(took.seconds, 1),
             "passages/s": round(ingested.embedded / took.seconds, 1),
             "index_mb": dir_mb(data_dir),
+            "rss_before_stage_mb": before_stage,
             "ingest_peak_rss_mb": rss.peak_mb,
             "ingest_peak_rss_with_child_mb": with_child.peak_mb,
             "heavy_imports": heavy_imports(),

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
@@ -98,15 +99,18 @@ class KeywordIndex:
         `bm25`: k1 and b, when not bm25s's defaults."""
         ids: list[str] = []
         vocab: dict[str, int] = {}
-        corpus: list[list[int]] = []
+        # A passage's word ids as 4-byte machine ints: a list of Python ints took 8 bytes a
+        # word plus the list's own, the most of a build's memory (BENCHMARKS.md). bm25s
+        # only iterates over them and counts them.
+        corpus: list[array[int]] = []
         pairs = iter(passages)
         while page := list(islice(pairs, _BUILD_PAGE)):
             for passage_id, tokens in zip(
                 (pid for pid, _ in page), tokenize([text for _, text in page]), strict=True
             ):
                 ids.append(passage_id)
-                # setdefault hands back the one int object per word: a list entry is a pointer
-                corpus.append([vocab.setdefault(token, len(vocab)) for token in tokens])
+                corpus.append(array("i", [vocab.setdefault(token, len(vocab))
+                                          for token in tokens]))
         if not ids:
             return cls([], None, generation)
         retriever = bm25s.BM25(**bm25)
