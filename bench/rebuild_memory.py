@@ -1,0 +1,50 @@
+"""What the end of an ingest costs in memory: each derived index rebuilt from the store.
+
+An ingest's write ends by rebuilding, from Chroma, the passages' keyword index, the
+articles' keyword index, the article vectors and the passage table (index/store.py,
+`finish_write`). In a fresh process on a copy of a data dir, this rebuilds each in turn
+and reports the process's RSS before, its peak during, and after each, with the seconds.
+Point it at a copy: the rebuilt indexes are saved under a generation no reader uses, so a
+reader of the copy rebuilds them again.
+
+Usage: python -m bench.rebuild_memory --data-dir COPY
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.benchlib import PeakRSS, markdown_table, report, rss_mb
+
+STEPS = ("_rebuild_keyword", "_rebuild_article_keyword", "_rebuild_article_vectors",
+         "_rebuild_passage_table")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    args = parser.parse_args()
+    from bot.factory import Dossier
+    from bot.settings import load_settings
+
+    store = Dossier(load_settings(data_dir=args.data_dir)).store
+    rows: list[dict[str, Any]] = [{"step": "open the store", "passages": store.count(),
+                                   "after MB": rss_mb()}]
+    for step in STEPS:
+        started = time.perf_counter()
+        with PeakRSS(0.01) as peak:
+            before = rss_mb()
+            getattr(store, step)("bench-rebuild")
+        rows.append({"step": step.removeprefix("_rebuild_"), "before MB": before,
+                     "peak MB": peak.peak_mb, "after MB": rss_mb(),
+                     "s": round(time.perf_counter() - started, 1)})
+    report("rebuild-memory", {"data_dir": str(args.data_dir), "rows": rows},
+           markdown_table(rows, ["step", "passages", "before MB", "peak MB", "after MB", "s"]))
+
+
+if __name__ == "__main__":
+    main()
