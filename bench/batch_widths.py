@@ -55,13 +55,15 @@ def fixed_padding_ratio(lengths: np.ndarray, window: int, batch: int = 64) -> fl
     return round(padded / real, 3)
 
 
-def embed_pools(data_dir: Path, mode: str, passages: list[str]) -> dict[str, Any]:
-    """In this process: embed `passages` pool by pool, as an ingest does, in `mode`."""
+def embed_pools(data_dir: Path, mode: str, passages: list[str], batch_size: int = 64
+                ) -> dict[str, Any]:
+    """In this process: embed `passages` pool by pool, as an ingest does, in `mode`, with
+    `batch_size` passages per model call (bench/pool_batch.py varies it)."""
     import index.int8
 
     if mode == "exact":  # each batch padded to its own longest text, as before
         index.int8.fixed_width = lambda longest, _window: longest  # type: ignore[assignment]
-    model = SentenceEmbeddings(int8_dir=data_dir / "int8")
+    model = SentenceEmbeddings(int8_dir=data_dir / "int8", batch_size=batch_size)
     if model.openvino is None:
         raise SystemExit(f"{data_dir} has no OpenVINO model: ingest a corpus into it first")
     model.encode(passages[:64])

@@ -15,31 +15,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-from bench.benchlib import ROOT, PeakRSS, markdown_table, report, rss_mb
+from bench.batch_widths import POOL, embed_pools
+from bench.benchlib import ROOT, markdown_table, report
 from bench.precision import benchmark_passages
-from index.embeddings import SentenceEmbeddings
-
-POOL = 2048  # what index/ingest.py hands the model at a time
-
-
-def embed_pools(data_dir: Path, batch: int, passages: list[str]) -> dict[str, Any]:
-    """In this process: embed `passages` pool by pool, as an ingest does."""
-    model = SentenceEmbeddings(int8_dir=data_dir / "int8", batch_size=batch)
-    if model.openvino is None:
-        raise SystemExit(f"{data_dir} has no OpenVINO model: ingest a corpus into it first")
-    model.encode(passages[:8])
-    loaded = rss_mb()
-    with PeakRSS() as rss:
-        started = time.perf_counter()
-        for at in range(0, len(passages), POOL):
-            model.encode(passages[at : at + POOL])
-        seconds = time.perf_counter() - started
-    return {"batch": batch, "backend": model.backend, "loaded_mb": loaded,
-            "peak_rss_mb": rss.peak_mb, "passages/s": round(len(passages) / seconds, 1)}
 
 
 def main() -> None:
@@ -53,7 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.embed:
         passages = benchmark_passages(args.passages)
-        print(json.dumps(embed_pools(args.data_dir, args.embed, passages)))
+        print(json.dumps({"batch": args.embed,
+                          **embed_pools(args.data_dir, "fixed", passages, args.embed)}))
         return
     runs = []
     for _ in range(args.rounds):
@@ -67,7 +48,8 @@ def main() -> None:
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     rows = [{
         "passages per call": size,
-        "RSS loaded MB": " / ".join(str(r["loaded_mb"]) for r in runs if r["batch"] == size),
+        "RSS loaded MB": " / ".join(str(r["rss_before_mb"]) for r in runs
+                                    if r["batch"] == size),
         "peak RSS MB (each round)": " / ".join(str(r["peak_rss_mb"]) for r in runs
                                                if r["batch"] == size),
         "passages/s (each round)": " / ".join(str(r["passages/s"]) for r in runs
