@@ -373,29 +373,30 @@ class SentenceEmbeddings:
 
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            for text, vector in zip(missing, self.encode(missing), strict=True):
-                self._cache[text] = vector
-        rows = []
+            self._cache.update(zip(missing, self.encode(missing), strict=True))
+        rows = [self._cache[text] for text in texts]
+        self._keep_recent(texts)
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def _keep_recent(self, texts: Sequence[str]) -> None:
+        """Mark `texts` as just used; drop the least recently used past the cache's size."""
         for text in texts:
             self._cache.move_to_end(text)
-            rows.append(self._cache[text])
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def encode_question(self, text: str) -> Any:
         """One question's unit vector, reused when it was asked recently; OpenVINO embeds
         it on a model compiled for one short text at a time (Int8Encoder.encode_question)."""
-        vector = self._cache.get(text)
-        if vector is None:
-            self.calls += 1
+        if text not in self._cache:
             openvino = self.openvino
-            vector = (openvino.encode_question(text) if openvino is not None
-                      else self.encode([text])[0])
-            self._cache[text] = vector
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(text)
+            if openvino is None:
+                self._cache[text] = self.encode([text])[0]  # counts its call
+            else:
+                self.calls += 1
+                self._cache[text] = openvino.encode_question(text)
+        vector = self._cache[text]
+        self._keep_recent([text])
         return vector
 
     # LangChain's Embeddings methods (bot.langchain_adapters.DossierEmbeddings offers them

@@ -110,10 +110,10 @@ def keep_compiled_in(folder: Path | None) -> None:
 # gives each core a stream, and bf16 computes what stays in floating point where the CPU
 # has it.
 _BATCH_CONFIG = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT"}
-# One question: the latency hint puts both cores on it, and f32 lets it be padded to a few
-# widths. In bf16 a short text's vector moved with its padding (to a cosine of 0.74 for a
-# dev question padded to 32), in f32 by less than 0.0003; and a width seen before skips
-# OpenVINO's re-planning for a new shape (bench/question_embedding.py).
+# One question: the latency hint puts both cores on it, f32 was faster than bf16 for one
+# short text (6.1 against 7.5 ms) and is right at every width, and padding to a multiple
+# of 16 makes widths recur: a width seen before skips OpenVINO's re-planning for a new
+# shape (bench/question_embedding.py).
 _QUESTION_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
 _QUESTION_WIDTH_STEP = 16
 
@@ -308,10 +308,8 @@ def save_int8(
     `save_fp32` and `quantize_saved`, so that torch and NNCF never share one's memory.)"""
     ov = require_openvino()
     texts = calibration_texts(calibration)
-    with _quietly():
-        model = ov.convert_model(_transformer(source),
-                                 example_input=Tokenize(files)(texts[:CALIBRATION_BATCH]))
-    return _quantize_and_save(ov, model, files, texts, folder)
+    return _quantize_and_save(ov, _convert_traced_on(ov, source, files, texts), files, texts,
+                              folder)
 
 
 def save_fp32(
@@ -320,10 +318,7 @@ def save_fp32(
     """`source` converted to OpenVINO at full precision and saved in `folder`, traced on the
     first calibration batch as `save_int8` traces it: what `quantize_saved` reads."""
     ov = require_openvino()
-    texts = calibration_texts(calibration)
-    with _quietly():
-        model = ov.convert_model(_transformer(source),
-                                 example_input=Tokenize(files)(texts[:CALIBRATION_BATCH]))
+    model = _convert_traced_on(ov, source, files, calibration_texts(calibration))
     _save(ov, model, folder, compress_to_fp16=False, info={"source": files.fingerprint})
 
 
@@ -345,6 +340,15 @@ def calibration_texts(calibration: Sequence[str]) -> list[str]:
 def _transformer(source: SentenceTransformer) -> Any:
     transformer: Any = source[0].auto_model
     return transformer.eval()
+
+
+def _convert_traced_on(ov: Any, source: SentenceTransformer, files: ModelFiles,
+                       texts: Sequence[str]) -> Any:
+    """`source` converted to OpenVINO at full precision, traced on the first calibration
+    batch."""
+    with _quietly():
+        return ov.convert_model(_transformer(source),
+                                example_input=Tokenize(files)(texts[:CALIBRATION_BATCH]))
 
 
 def _quantize_and_save(
