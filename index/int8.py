@@ -243,6 +243,7 @@ class Int8Encoder:
         requests = compiled.requests
         # A few texts (a question's candidate sentences) are split over every stream: one
         # batch would run on one core while the other idles.
+        full_batch = batch_size
         batch_size = max(1, min(batch_size, -(-len(texts) // len(requests))))
         running: list[tuple[Any, Any, Any]] = []
 
@@ -260,7 +261,10 @@ class Int8Encoder:
                 if len(running) == len(requests):
                     pool(*running.pop(0))
                 rows = order[at : at + batch_size]
-                features = self._tokenize.padded([encodings[i] for i in rows], fixed=True)
+                # Padded with copies of its last text, whose outputs are never read.
+                batch = [encodings[i] for i in rows]
+                batch += batch[-1:] * (fixed_rows(len(batch), full_batch) - len(batch))
+                features = self._tokenize.padded(batch, fixed=True)
                 request.start_async(features)
                 running.append((request, rows, features["attention_mask"]))
             while running:
@@ -270,10 +274,10 @@ class Int8Encoder:
 
 def _pool_into(vectors: Any, request: Any, rows: Any, attention_mask: Any) -> Any:
     """Wait for a batch, mean-pool it over its real tokens, normalise, write its rows;
-    return its token vectors."""
+    return its token vectors (those of its padding rows, `fixed_rows`, left out)."""
     request.wait()
-    hidden = request.get_output_tensor(0).data
-    mask = attention_mask[..., None].astype(np.float32)
+    hidden = request.get_output_tensor(0).data[: len(rows)]
+    mask = attention_mask[: len(rows), :, None].astype(np.float32)
     pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     vectors[rows] = pooled / np.maximum(norms, 1e-12)
@@ -399,12 +403,13 @@ def _save(ov: Any, model: Any, folder: Path, *, compress_to_fp16: bool,
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
 
 
-# OpenVINO's CPU plugin keeps buffers for each input shape it has run: batches padded to
-# their own longest text come in up to 256 widths, and an ingest's memory grew with them
-# (BENCHMARKS.md). Batches of long texts (passages) are padded up to a multiple of 32: at
-# most 6 widths past 64, each a buffer of its own. Short ones (questions, sentences) keep
-# their exact width.
-_EXACT_UP_TO = 64
+# OpenVINO's CPU plugin keeps buffers and kernels for each input shape it has run, and
+# never lets them go: an ingest's memory grew by 25-40 MB a pool of 2,048 passages while
+# batches of short texts kept their exact width and a pool's last batch its own number of
+# rows (BENCHMARKS.md, "Shapes"). So every batch takes one of a few shapes: its width is
+# padded to a multiple of 16 up to 64 word pieces, then of 32 (at most 10 widths), and its
+# rows to a power of two (at most 6 counts).
+_SHORT_WIDTH_STEP, _SHORT_UP_TO = 16, 64
 _WIDTH_STEP = 32
 
 
@@ -416,11 +421,16 @@ _BROKEN_BF16_WIDTH = 32
 
 
 def fixed_width(longest: int, window: int) -> int:
-    """The width a batch whose longest text has `longest` word pieces is padded to: its
-    own up to 64, then the next multiple of 32, never past the model's window."""
-    if longest <= _EXACT_UP_TO:
-        return longest
-    return min(-(-longest // _WIDTH_STEP) * _WIDTH_STEP, max(window, longest))
+    """The width a batch whose longest text has `longest` word pieces is padded to: the
+    next multiple of 16 up to 64, then of 32, never past the model's window."""
+    step = _SHORT_WIDTH_STEP if longest <= _SHORT_UP_TO else _WIDTH_STEP
+    return min(-(-longest // step) * step, max(window, longest))
+
+
+def fixed_rows(rows: int, batch_size: int) -> int:
+    """The rows a batch of `rows` texts is run with: the next power of two, never more
+    than a full batch."""
+    return min(1 << (rows - 1).bit_length(), max(batch_size, rows))
 
 
 class Tokenize:

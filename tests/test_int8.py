@@ -535,3 +535,30 @@ def test_a_text_of_exactly_32_word_pieces_gets_its_true_vector(built: Path) -> N
             "agreement on critical minerals, lithium refining and the workforce they need in the.")
     assert len(Tokenize(model.files).encodings([text])[0].ids) == 32
     assert float(model.encode([text])[0] @ model.encode_question(text)) > 0.998
+
+
+def test_calls_of_any_size_and_length_run_in_a_few_shapes_with_their_own_vectors(
+        built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # OpenVINO keeps what it made for every input shape it runs, so an ingest's memory
+    # grew with each new (rows, width) its pools brought. Rows and widths are padded to a
+    # few values, and the padding must not reach any text's vector.
+    model = SentenceEmbeddings(precision="int8", int8_dir=built, batch_size=8)
+    shapes: set[tuple[int, int]] = set()
+    padded = Tokenize.padded
+
+    def recorded(self: Tokenize, encodings: Any, **kwargs: Any) -> dict[str, Any]:
+        features = padded(self, encodings, **kwargs)
+        shapes.add(features["input_ids"].shape)
+        return features
+
+    monkeypatch.setattr(Tokenize, "padded", recorded)
+    words = " ".join(HELD_OUT).split()
+    texts = [" ".join(words[at : at + 1 + 7 * at % 90]) for at in range(40)]
+    alone = np.stack([model.encode([text])[0] for text in texts])
+    for count in (3, 5, 7, 11, 13, 40):
+        together = model.encode(texts[:count])
+        assert np.sum(together * alone[:count], axis=1).min() > 0.999
+    rows, widths = {r for r, _ in shapes}, {w for _, w in shapes}
+    assert rows <= {1, 2, 4, 8}
+    assert widths <= {16, 33, 48, 64, 96, 128, 160, 192, 224, 256}  # 32 runs as 33
+    assert len(widths) >= 3  # the texts did come in many lengths
