@@ -263,7 +263,7 @@ def run_ours(corpus: Path, questions: list[dict[str, Any]], data_dir: Path, reus
 
 
 def ours_in_subprocess(args: argparse.Namespace) -> list[dict]:
-    command = [sys.executable, __file__, "--emit-rows", "--corpus", str(args.corpus),
+    command = [sys.executable, "-m", "bench.recipe", "--emit-rows", "--corpus", str(args.corpus),
                "--questions", str(args.questions)]
     done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
     return list(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -151,9 +151,9 @@ def recipe_stage(size: int, corpus: Path, queries: int, work: Path) -> dict[str,
     stage = work / f"recipe-articles-0-{size}.jsonl"
     write_subset(corpus, 0, size, stage)
     done = subprocess.run(
-        [sys.executable, __file__, "--recipe", str(stage), str(work / "recipe")], cwd=ROOT,
-        check=True, input=json.dumps(sample_queries([stage], queries)), capture_output=True,
-        text=True,
+        [sys.executable, "-m", "bench.scale", "--recipe", str(stage), str(work / "recipe")],
+        cwd=ROOT, check=True, input=json.dumps(sample_queries([stage], queries)),
+        capture_output=True, text=True,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -183,7 +183,7 @@ def serve_recipe(stage: Path, workdir: Path, queries: list[str]) -> dict[str, An
 
 def serve_in_subprocess(data_dir: Path, queries: list[str]) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, __file__, "--serve", str(data_dir)], cwd=ROOT, check=True,
+        [sys.executable, "-m", "bench.scale", "--serve", str(data_dir)], cwd=ROOT, check=True,
         input=json.dumps(queries), capture_output=True, text=True,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
