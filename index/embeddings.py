@@ -363,6 +363,12 @@ class SentenceEmbeddings:
         self.calls += 1
         return openvino.encode_with_spans(texts, spans, self.batch_size)
 
+    def release_batch_buffers(self) -> None:
+        """Let the OpenVINO batch compile and its buffers go (an ingest's passages are all
+        embedded); the next batch compiles it again, from the compiled cache."""
+        if self.openvino is not None:
+            self.openvino.release("batch")
+
     def forget_cached(self) -> None:
         """Empty the recent-vector cache (benchmarks of questions asked for the first time)."""
         self._cache.clear()

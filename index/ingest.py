@@ -140,6 +140,9 @@ class Ingestor:
                 if progress is not None:
                     progress(item)
             self._embed_and_write(pending, report, write)
+            # Every passage is embedded: the model's batch buffers (hundreds of MB after
+            # pools of 2,048) need not be held while the write rebuilds its indexes.
+            self.embedder.release_batch_buffers()
             if prune:
                 for record in _gone(records.values(), paths, seen_ids, seen_paths):
                     write.remove_article(record.id)

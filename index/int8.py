@@ -166,6 +166,14 @@ class Int8Encoder:
                 )
             return self._compiled[purpose]
 
+    def release(self, purpose: str) -> None:
+        """Drop one compile and its infer requests' buffers; made again when next needed."""
+        with self._compile_lock:
+            compiled = self._compiled.pop(purpose, None)
+        if compiled is not None:
+            with compiled.lock:  # not while a call still runs on it
+                compiled.requests.clear()
+
     @classmethod
     def load(cls, folder: Path, files: ModelFiles) -> Int8Encoder | None:
         """The model saved in `folder` for this source model; None if there is none or it

@@ -562,3 +562,15 @@ def test_calls_of_any_size_and_length_run_in_a_few_shapes_with_their_own_vectors
     assert rows <= {1, 2, 4, 8}
     assert widths <= {16, 33, 48, 64, 96, 128, 160, 192, 224, 256}  # 32 runs as 33
     assert len(widths) >= 3  # the texts did come in many lengths
+
+
+def test_the_batch_compile_let_go_after_an_ingest_is_made_again_when_needed(
+        built: Path) -> None:
+    # An ingest lets the batch compile's buffers go before it rebuilds its indexes; a
+    # later batch (an upload in the bot) compiles it again and gets the same vectors.
+    model = SentenceEmbeddings(precision="int8", int8_dir=built)
+    before = model.encode(HELD_OUT)
+    assert model.openvino is not None
+    model.release_batch_buffers()
+    assert "batch" not in model.openvino._compiled
+    assert np.sum(model.encode(HELD_OUT) * before, axis=1).min() > 0.9999
