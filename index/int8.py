@@ -431,7 +431,12 @@ _BROKEN_BF16_WIDTH = 32
 def fixed_width(longest: int, window: int) -> int:
     """The width a batch whose longest text has `longest` word pieces is padded to: the
     next multiple of 16 up to 64, then of 32, never past the model's window."""
-    step = _SHORT_WIDTH_STEP if longest <= _SHORT_UP_TO else _WIDTH_STEP
+    return padded_width(longest, _SHORT_WIDTH_STEP if longest <= _SHORT_UP_TO else _WIDTH_STEP,
+                        window)
+
+
+def padded_width(longest: int, step: int, window: int) -> int:
+    """`longest` rounded up to a multiple of `step`, never past the model's window."""
     return min(-(-longest // step) * step, max(window, longest))
 
 
@@ -464,7 +469,7 @@ class Tokenize:
         if fixed:
             width = fixed_width(width, self._max_tokens)
         elif step > 1:
-            width = min(-(-width // step) * step, max(self._max_tokens, width))
+            width = padded_width(width, step, self._max_tokens)
         if width == _BROKEN_BF16_WIDTH:
             width += 1
         features = {
