@@ -187,6 +187,9 @@ class TelegramSettings(Section):
     messages_per_second: float = Field(
         30.0, ge=0, description="Messages the bot sends a second at most, all chats together "
         "(Telegram's limit for a bot); 0 = no limit of the bot's own.")
+    paid_broadcast: bool = Field(
+        False, description="Send new messages as Telegram paid broadcasts (a fee in Stars "
+        "each, up to 1000 a second); edits stay within messages_per_second.")
 
 
 class LogSettings(Section):

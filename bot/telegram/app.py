@@ -351,7 +351,8 @@ def build_application(dossier: Dossier, token: str, *, persistence_path: Path | 
         .base_url(settings.telegram.api_base_url)
         .base_file_url(settings.telegram.file_base_url)
         .rate_limiter(MessageRateLimiter(settings.telegram.messages_per_second,
-                                         max_retries=RETRY_AFTER_RETRIES))
+                                         max_retries=RETRY_AFTER_RETRIES,
+                                         paid_broadcast=settings.telegram.paid_broadcast))
         .connection_pool_size(CONNECTION_POOL_SIZE)
         .pool_timeout(POOL_TIMEOUT_S)
         .defaults(Defaults(link_preview_options=NO_PREVIEW))  # every message, errors too
