@@ -324,11 +324,10 @@ def main() -> None:
     elif args.side in ("both", "recipe"):
         with tempfile.TemporaryDirectory(prefix="dossier-recipe-") as tmp:
             rows += run_recipe(args.corpus, questions, Path(tmp))
-    if args.side == "both":
+    if args.side in ("both", "ours"):
+        # A fresh ingest in a process of its own unless an index is given to reuse.
         rows += ours_in_subprocess(args) if args.ours_data_dir is None else reused_ours(args,
                                                                                       questions)
-    if args.side == "ours":
-        rows += reused_ours(args, questions)
     _finish("recipe" if args.side == "both" else f"recipe-{args.side}", args, len(questions), rows)
 
 
