@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,8 @@ import numpy as np
 
 from bench.benchlib import (
     REALTIMEQA_DEV,
-    ROOT,
     PeakRSS,
+    alternating_runs,
     markdown_table,
     read_jsonl,
     report,
@@ -126,16 +124,8 @@ def main() -> None:
         "exact": padding_ratio(lengths, lengths, POOL),
         "fixed": fixed_padding_ratio(lengths, counter.max_tokens),
     }
-    runs = []
-    for _ in range(args.rounds):
-        for mode in MODES:
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.batch_widths", "--data-dir", str(args.data_dir),
-                 "--passages", str(args.passages), "--embed", mode],
-                cwd=ROOT, check=True, capture_output=True, text=True,
-            )
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    arguments = ["--data-dir", str(args.data_dir), "--passages", str(args.passages)]
+    runs = alternating_runs("bench.batch_widths", arguments, "--embed", MODES, args.rounds)
     rows = [{
         "batches padded to": mode,
         "word pieces computed per real one": f"{padding[mode]:.3f}",

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import threading
 import time
@@ -199,6 +200,23 @@ def report(name: str, data: dict[str, Any], markdown: str) -> None:
     print()
     print(markdown)
     sys.stdout.flush()
+
+
+def alternating_runs(module: str, arguments: Sequence[str], flag: str,
+                     choices: Sequence[Any], rounds: int) -> list[dict[str, Any]]:
+    """Run `python -m module *arguments flag choice` for each choice, round after round, each
+    in a fresh process (alternating, so a noisy machine's drift falls on every choice
+    alike); the JSON each prints last, in run order, echoed to standard error as it comes."""
+    runs = []
+    for _ in range(rounds):
+        for choice in choices:
+            done = subprocess.run(
+                [sys.executable, "-m", module, *arguments, flag, str(choice)],
+                cwd=ROOT, check=True, capture_output=True, text=True,
+            )
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    return runs
 
 
 def index_parser(doc: str | None) -> argparse.ArgumentParser:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from bench.batch_widths import POOL, embed_pools
-from bench.benchlib import ROOT, markdown_table, report
+from bench.benchlib import alternating_runs, markdown_table, report
 from bench.precision import benchmark_passages
 
 
@@ -36,16 +34,8 @@ def main() -> None:
         print(json.dumps({"batch": args.embed,
                           **embed_pools(args.data_dir, "fixed", passages, args.embed)}))
         return
-    runs = []
-    for _ in range(args.rounds):
-        for size in args.sizes:
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.pool_batch", "--data-dir", str(args.data_dir),
-                 "--passages", str(args.passages), "--embed", str(size)],
-                cwd=ROOT, check=True, capture_output=True, text=True,
-            )
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    arguments = ["--data-dir", str(args.data_dir), "--passages", str(args.passages)]
+    runs = alternating_runs("bench.pool_batch", arguments, "--embed", args.sizes, args.rounds)
     rows = [{
         "passages per call": size,
         "RSS loaded MB": " / ".join(str(r["rss_before_mb"]) for r in runs

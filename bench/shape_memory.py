@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.benchlib import NEWS_SCALE, ROOT, markdown_table, report, rss_mb
+from bench.benchlib import NEWS_SCALE, alternating_runs, markdown_table, report, rss_mb
 from bench.scale import write_subset
 from index.articles_jsonl import iter_jsonl_articles
 from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts, sentence_spans_in
@@ -108,16 +106,8 @@ def main() -> None:
     if args.embed:
         print(json.dumps(embed(args.data_dir, args.embed, args.pools)))
         return
-    runs = []
-    for _ in range(args.rounds):
-        for rule in RULES:
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.shape_memory", "--data-dir", str(args.data_dir),
-                 "--pools", str(args.pools), "--embed", rule],
-                cwd=ROOT, check=True, capture_output=True, text=True,
-            )
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    arguments = ["--data-dir", str(args.data_dir), "--pools", str(args.pools)]
+    runs = alternating_runs("bench.shape_memory", arguments, "--embed", RULES, args.rounds)
     rows = [{
         "padding": run["rule"],
         "loaded MB": run["loaded_mb"],
