@@ -18,6 +18,7 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from index.atomic_folder import replace_folder
+from index.heap import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class KeywordIndex:
                                           for token in tokens]))
         if not ids:
             return cls([], None, generation)
+        # What reading the texts freed goes back before bm25s allocates its score arrays.
+        return_freed_memory()
         retriever = bm25s.BM25(**bm25)
         retriever.index(bm25s.tokenization.Tokenized(ids=corpus, vocab=vocab),
                         show_progress=False)

@@ -20,6 +20,7 @@ from index.article_texts import BY_ID_ONLY, TEXTS_SUFFIX, ArticleTexts
 from index.article_vectors import ArticleVectors
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
+from index.heap import returning_freed_memory
 from index.keyword import ARTICLE_BM25, KeywordIndex, KeywordSearch, article_text
 from index.models import Article, Chunk
 from index.passage_table import PassageRow, PassageTable
@@ -682,12 +683,14 @@ class PassageStore:
         log.info("%s is stale: rebuilding it from the store", name)
         return rebuild(generation)
 
+    @returning_freed_memory
     def _rebuild_keyword(self, generation: str) -> KeywordIndex:
         # Streamed from Chroma page by page: memory grows with the index, not with the texts.
         index = KeywordIndex.build_streamed(self.iter_passages(), generation)
         index.save(self.keyword_dir)
         return index
 
+    @returning_freed_memory
     def _rebuild_article_keyword(self, generation: str) -> KeywordIndex:
         # Streamed like the passages' index: one page of article texts at a time.
         articles = ((article_id, article_text(title, text))
@@ -696,6 +699,7 @@ class PassageStore:
         index.save(self.article_keyword_dir)
         return index
 
+    @returning_freed_memory
     def _rebuild_passage_table(self, generation: str) -> PassageTable:
         # Metadata only, page by page; dates from the registry (see PassageTable).
         rows = ((pid, dict(meta or {}))
@@ -706,6 +710,7 @@ class PassageStore:
         table.save(self.passage_table_dir)
         return table
 
+    @returning_freed_memory
     def _rebuild_article_vectors(self, generation: str) -> ArticleVectors:
         # From the stored passage vectors: nothing is embedded again.
         vectors = ArticleVectors.build(self.iter_passage_vectors(), generation)

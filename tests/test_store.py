@@ -10,6 +10,7 @@ import httpx
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
+from index import heap
 from index.article_vectors import ArticleVectors
 from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
@@ -161,3 +162,16 @@ def test_an_outage_is_known_by_the_clients_error_types_not_by_its_words() -> Non
     assert not is_outage(httpx.HTTPStatusError(
         "bad request", request=httpx.Request("GET", "http://x"),
         response=httpx.Response(400)))
+
+
+def test_every_index_a_write_rebuilds_from_the_whole_store_hands_its_freed_memory_back(
+    tmp_path: Path, fake_embedder: FakeEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims: list[bool] = []
+    real = heap.return_freed_memory
+    monkeypatch.setattr(heap, "return_freed_memory", lambda: trims.append(real()) or True)
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    # keyword, article keyword, article vectors, passage table: each read the whole store
+    assert trims == [True] * 4
