@@ -123,6 +123,58 @@ class PeakRSS:
         return round(self.peak / 2**20, 1)
 
 
+class PhasePeaks:
+    """Peak RSS of each phase of a run, where a phase is the call of a method: while one
+    of `phases` (label: (owner, method name)) runs, the samples count toward its label;
+    outside them, toward "other". The methods are wrapped only inside the `with`."""
+
+    def __init__(self, phases: dict[str, tuple[Any, str]], interval_s: float = 0.05) -> None:
+        self.phases = phases
+        self.peaks: dict[str, int] = {}
+        self._label = "other"
+        self._process = psutil.Process()
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _sample(self) -> None:
+        rss = int(self._process.memory_info().rss)
+        self.peaks[self._label] = max(self.peaks.get(self._label, 0), rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self._interval_s)
+
+    def _wrap(self, label: str, method: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            outer, self._label = self._label, label
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._sample()  # a short call may fall between two samples
+                self._label = outer
+        return run
+
+    def __enter__(self) -> PhasePeaks:
+        for label, (owner, name) in self.phases.items():
+            method = getattr(owner, name)
+            self._saved.append((owner, name, method))
+            setattr(owner, name, self._wrap(label, method))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for owner, name, method in reversed(self._saved):
+            setattr(owner, name, method)
+
+    def peak_mb(self, label: str) -> float | None:
+        return round(self.peaks[label] / 2**20, 1) if label in self.peaks else None
+
+
 def rss_mb() -> float:
     return round(psutil.Process().memory_info().rss / 2**20, 1)
 

@@ -25,6 +25,7 @@ from bench.benchlib import (
     NEWS_SCALE,
     ROOT,
     PeakRSS,
+    PhasePeaks,
     Stopwatch,
     dir_mb,
     markdown_table,
@@ -36,7 +37,8 @@ from bench.ingest_bench import heavy_imports, warm_up
 
 COLUMNS = [
     "system", "articles", "passages", "stage_s", "passages/s", "index_mb",
-    "rss_before_stage_mb", "ingest_peak_rss_mb", "ingest_peak_rss_with_child_mb", "retrieve_p50_ms",
+    "rss_before_stage_mb", "ingest_peak_rss_mb", "ingest_peak_rss_with_child_mb",
+    "embedding_peak_mb", "rebuild_peak_mb", "retrieve_p50_ms",
     "retrieve_p99_ms", "ask_p50_ms", "ask_p99_ms", "serve_rss_mb", "open_s",
 ]
 
@@ -96,7 +98,13 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
         ) -> tuple[list[dict[str, Any]], list[str]]:
     from bot.factory import Dossier
     from bot.settings import load_settings
+    from index.ingest import Ingestor
+    from index.store import PassageStore
 
+    # Where a stage's peak falls: embedding pools and writing them, or rebuilding the
+    # keyword indexes, article vectors and passage table from the whole store at the end.
+    phases = {"embedding": (Ingestor, "_embed_and_write"),
+              "rebuild": (PassageStore, "finish_write")}
     data_dir = work / "data"
     dossier = Dossier(load_settings(data_dir=data_dir))
     warm_up(dossier)
@@ -121,7 +129,8 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
         # What the process already held from earlier stages: a stage's peak minus this is
         # what the stage itself added.
         before_stage = rss_mb()
-        with PeakRSS() as rss, PeakRSS(children=True) as with_child, Stopwatch() as took:
+        with (PeakRSS() as rss, PeakRSS(children=True) as with_child,
+              PhasePeaks(phases) as by_phase, Stopwatch() as took):
             ingested = dossier.ingestor().run([stage])
         if not ingested.added:  # a stage that silently indexed nothing would fake its row
             raise SystemExit(f"{size:,}-article stage indexed nothing: {ingested.skipped[:3]}")
@@ -137,6 +146,8 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
             "rss_before_stage_mb": before_stage,
             "ingest_peak_rss_mb": rss.peak_mb,
             "ingest_peak_rss_with_child_mb": with_child.peak_mb,
+            "embedding_peak_mb": by_phase.peak_mb("embedding"),
+            "rebuild_peak_mb": by_phase.peak_mb("rebuild"),
             "heavy_imports": heavy_imports(),
             "total_s": round(time.perf_counter() - started, 1),
             **served,
