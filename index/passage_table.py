@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,25 +68,28 @@ class PassageTable:
         ids: list[str] = []
         article_of: dict[str, int] = {}
         headings: list[str | None] = []
-        article_row: list[int] = []
-        bounds: list[tuple[int, int]] = []
-        spans: list[tuple[int, int]] = []
-        span_from = [0]
+        # Machine-int arrays, not lists of tuples: at 141k passages (850k sentence spans) the
+        # tuples took about 150 MB while the table was built, the arrays a tenth of that.
+        article_row = array("i")
+        bounds = array("q")  # start, end, start, end, ...
+        spans = array("q")  # the same, sentence by sentence
+        span_from = array("q", [0])
         for pid, meta in metadatas:
             ids.append(pid)
             article_id = str(meta["article_id"])
             article_row.append(article_of.setdefault(article_id, len(article_of)))
-            bounds.append((int(meta["start"]), int(meta["end"])))
+            bounds.extend((int(meta["start"]), int(meta["end"])))
             heading = meta.get("heading")
             headings.append(str(heading) if heading else None)
-            spans.extend((int(s), int(e)) for s, e in json.loads(meta.get("sentences", "[]")))
-            span_from.append(len(spans))
+            for start, end in json.loads(meta.get("sentences", "[]")):
+                spans.extend((int(start), int(end)))
+            span_from.append(len(spans) // 2)
         article_ids = list(article_of)
         arrays: dict[str, np.ndarray] = {
-            "article_row": np.asarray(article_row, dtype=np.int32),
-            "bounds": np.asarray(bounds, dtype=np.int64).reshape(-1, 2),
-            "spans": np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-            "span_from": np.asarray(span_from, dtype=np.int64),
+            "article_row": np.frombuffer(article_row, dtype=np.int32),
+            "bounds": np.frombuffer(bounds, dtype=np.int64).reshape(-1, 2),
+            "spans": np.frombuffer(spans, dtype=np.int64).reshape(-1, 2),
+            "span_from": np.frombuffer(span_from, dtype=np.int64),
         }
         dates = [published.get(a) for a in article_ids]
         return cls(ids, article_ids, dates, headings, arrays, generation)
