@@ -66,6 +66,7 @@ class LocalModelServer:
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = -1  # llama.cpp's per-request log lines stay out of the terminal
+        params.endpoint_metrics = True  # for the wait below; on 127.0.0.1 only
         with _signal_handlers_kept():
             try:
                 server = xllamacpp.Server(params)
@@ -74,6 +75,12 @@ class LocalModelServer:
                     f"llama.cpp could not load {self.model_path.name}: is it a GGUF model "
                     f"file it supports? ({exc})"
                 ) from None
+            # llama.cpp reports itself ready, then installs its signal handlers and starts
+            # its task loop. A stop before that loop runs is lost (the loop marks itself
+            # running as it starts) and the destructor waits forever: Ctrl-C right after
+            # start-up hung `dossier chat`. The metrics request is answered by that loop,
+            # so once it returns a stop is heard, and the handlers to undo are in place.
+            server.handle_metrics()
         self._server = server
         self._address = str(server.listening_address)
         log.info("local model %s served on %s", self.model_path.name, self._address)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,7 @@ import psutil
 import pytest
 
 from bot.factory import Dossier
+from bot.local_llm import LocalModelServer
 from bot.models import Answer
 from bot.quotes import verify_quote
 from bot.settings import load_settings
@@ -153,6 +155,18 @@ def test_the_local_server_stops_with_the_process(data_dir: Path, gguf: Path, sig
             process.kill()
             process.wait()
     assert _refused(port)
+
+
+def test_a_server_stopped_right_after_it_started_stops(gguf: Path) -> None:
+    # What Ctrl-C does to `dossier chat` before the first question: the server is stopped
+    # the moment it is up. It hung in llama.cpp's destructor before its loop ran.
+    server = LocalModelServer(gguf, threads=1, context_size=512)
+    assert server.base_url.startswith("http://127.0.0.1:")
+    stopper = threading.Thread(target=server.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
+    assert not stopper.is_alive(), "the server never stopped"
+    assert not server.running
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "not gguf"])
