@@ -139,12 +139,19 @@ def _refused(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_the_local_server_stops_with_the_process(data_dir: Path, gguf: Path, sig: int) -> None:
     # `chat` builds its answerer (and so starts the server) before reading a question.
+    # Ctrl-C as a terminal delivers it: a suite started in the background by a shell without
+    # job control inherits SIGINT ignored, and Python then never turns it into
+    # KeyboardInterrupt, whatever the server does.
     process = subprocess.Popen([str(DOSSIER), "chat"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=_env(data_dir, gguf))
+                               env=_env(data_dir, gguf), preexec_fn=_default_sigint)
     try:
         port = _wait_for_server(process)
         assert not _refused(port)
