@@ -98,9 +98,12 @@ class PeakRSS:
                     rss += child.memory_info().rss
         return int(rss)
 
+    def _sample(self) -> None:
+        self.peak = max(self.peak, self._rss())
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            self._sample()
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> PeakRSS:
@@ -123,29 +126,22 @@ class PeakRSS:
         return round(self.peak / 2**20, 1)
 
 
-class PhasePeaks:
+class PhasePeaks(PeakRSS):
     """Peak RSS of each phase of a run, where a phase is the call of a method: while one
     of `phases` (label: (owner, method name)) runs, the samples count toward its label;
     outside them, toward "other". The methods are wrapped only inside the `with`."""
 
     def __init__(self, phases: dict[str, tuple[Any, str]], interval_s: float = 0.05) -> None:
+        super().__init__(interval_s)
         self.phases = phases
         self.peaks: dict[str, int] = {}
         self._label = "other"
-        self._process = psutil.Process()
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self._saved: list[tuple[Any, str, Any]] = []
 
     def _sample(self) -> None:
-        rss = int(self._process.memory_info().rss)
+        rss = self._rss()
+        self.peak = max(self.peak, rss)
         self.peaks[self._label] = max(self.peaks.get(self._label, 0), rss)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self._interval_s)
 
     def _wrap(self, label: str, method: Any) -> Any:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -162,16 +158,20 @@ class PhasePeaks:
             method = getattr(owner, name)
             self._saved.append((owner, name, method))
             setattr(owner, name, self._wrap(label, method))
-        self._thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
         for owner, name, method in reversed(self._saved):
             setattr(owner, name, method)
 
-    def peak_mb(self, label: str) -> float | None:
+    def phase_peak_mb(self, label: str) -> float | None:
         return round(self.peaks[label] / 2**20, 1) if label in self.peaks else None
 
 

@@ -16,7 +16,6 @@ Usage: python -m bench.shape_memory --data-dir DIR [--pools 9] [--rounds 2]
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import tempfile
 import time
@@ -28,6 +27,7 @@ from bench.scale import write_subset
 from index.articles_jsonl import iter_jsonl_articles
 from index.chunking import CONTEXT_TOKENS, chunk_article, embedding_texts, sentence_spans_in
 from index.embeddings import SentenceEmbeddings
+from index.heap import return_freed_memory
 from index.models import Article, Span
 
 POOL = 2048  # what index/ingest.py hands the model at a time
@@ -83,7 +83,7 @@ def embed(data_dir: Path, rule: str, pools: int) -> dict[str, Any]:
         after.append(rss_mb())
     seconds = time.perf_counter() - started
     # What glibc gives back once the pools are done: free heap, not what is still held.
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return_freed_memory()
     return {"rule": rule, "loaded_mb": loaded, "after_pool_mb": after,
             "trimmed_mb": rss_mb(), "passages/s": round(embedded / seconds, 1)}
 
