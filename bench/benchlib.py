@@ -82,11 +82,13 @@ class PeakRSS:
     ru_maxrss only knows the whole process's lifetime peak; a sampler can bound one phase.
     """
 
-    def __init__(self, interval_s: float = 0.05, children: bool = False) -> None:
+    def __init__(self, interval_s: float = 0.05, children: bool = False,
+                 pid: int | None = None) -> None:
+        """`pid`: another process to watch (a server this run started), not this one."""
         self.interval_s = interval_s
         self.children = children
         self.peak = 0
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 

@@ -5,14 +5,19 @@ articles and is timed on its own. After each stage a fresh process opens the ind
 serves title queries, so its latency and memory are those of a bot started on that corpus.
 With `--recipe-at N`, the plain LangChain recipe (bench/recipe.py) first ingests the first
 N articles in a process of its own and serves the same kind of title queries, for ratios
-measured in the same run.
+measured in the same run. With `--chroma-server`, Dossier's stages write to a `chroma run`
+server on 127.0.0.1 (`store.chroma_url`), whose memory is sampled beside the ingest's: the
+HNSW then lives in the server, and the ingesting and serving processes hold only what they
+derive from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
+import os
 import random
 import subprocess
 import sys
@@ -34,12 +39,14 @@ from bench.benchlib import (
     timed_ms,
 )
 from bench.ingest_bench import heavy_imports, warm_up
+from tests.support.chroma_server import ChromaServer
 
 COLUMNS = [
     "system", "articles", "passages", "stage_s", "passages/s", "index_mb",
     "rss_before_stage_mb", "ingest_peak_rss_mb", "ingest_peak_rss_with_child_mb",
     "embedding_peak_mb", "rebuild_peak_mb", "retrieve_p50_ms",
     "retrieve_p99_ms", "ask_p50_ms", "ask_p99_ms", "serve_rss_mb", "open_s",
+    "chroma_server_peak_mb",
 ]
 
 
@@ -94,8 +101,10 @@ def serve(data_dir: Path, queries: list[str]) -> dict[str, Any]:
     }
 
 
-def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Path
-        ) -> tuple[list[dict[str, Any]], list[str]]:
+def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Path,
+        chroma: ChromaServer | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Ingest `sizes` stage by stage into one data dir (and `chroma`, when given: the
+    settings point at it through the environment, so the serving processes do too)."""
     from bot.factory import Dossier
     from bot.settings import load_settings
     from index.ingest import Ingestor
@@ -130,7 +139,8 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
         # what the stage itself added.
         before_stage = rss_mb()
         with (PeakRSS() as rss, PeakRSS(children=True) as with_child,
-              PhasePeaks(phases) as by_phase, Stopwatch() as took):
+              PhasePeaks(phases) as by_phase, Stopwatch() as took,
+              PeakRSS(pid=chroma.pid) if chroma else contextlib.nullcontext() as server):
             ingested = dossier.ingestor().run([stage])
         if not ingested.added:  # a stage that silently indexed nothing would fake its row
             raise SystemExit(f"{size:,}-article stage indexed nothing: {ingested.skipped[:3]}")
@@ -142,7 +152,7 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
             "passages": ingested.passages,
             "stage_s": round(took.seconds, 1),
             "passages/s": round(ingested.embedded / took.seconds, 1),
-            "index_mb": dir_mb(data_dir),
+            "index_mb": dir_mb(data_dir) + (dir_mb(chroma.path) if chroma else 0.0),
             "rss_before_stage_mb": before_stage,
             "ingest_peak_rss_mb": rss.peak_mb,
             "ingest_peak_rss_with_child_mb": with_child.peak_mb,
@@ -151,6 +161,7 @@ def run(sizes: list[int], corpus: Path, queries: int, budget_s: float, work: Pat
             "heavy_imports": heavy_imports(),
             "total_s": round(time.perf_counter() - started, 1),
             **served,
+            "chroma_server_peak_mb": server.peak_mb if server else None,
         })
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows, notes
@@ -209,6 +220,8 @@ def main() -> None:
                         help="Skip sizes that would not finish within this many minutes.")
     parser.add_argument("--recipe-at", type=int, metavar="N",
                         help="First run the recipe on the first N articles, for ratios.")
+    parser.add_argument("--chroma-server", action="store_true",
+                        help="Index into a Chroma server started on 127.0.0.1 for the run.")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--recipe", type=Path, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -223,9 +236,16 @@ def main() -> None:
         if args.recipe_at:
             recipe_rows.append(recipe_stage(args.recipe_at, args.corpus, args.queries, Path(tmp)))
             print(json.dumps(recipe_rows[-1]), file=sys.stderr, flush=True)
-        rows, notes = run(args.sizes, args.corpus, args.queries, args.budget_min * 60, Path(tmp))
+        with contextlib.ExitStack() as servers:
+            chroma = None
+            if args.chroma_server:
+                chroma = servers.enter_context(ChromaServer(Path(tmp) / "chroma-server"))
+                os.environ["DOSSIER_STORE__CHROMA_URL"] = chroma.url
+            rows, notes = run(args.sizes, args.corpus, args.queries, args.budget_min * 60,
+                              Path(tmp), chroma)
         rows = recipe_rows + rows
-    data = {"corpus": str(args.corpus), "rows": rows, "notes": notes}
+    data = {"corpus": str(args.corpus), "chroma_server": args.chroma_server, "rows": rows,
+            "notes": notes}
     markdown = markdown_table(rows, COLUMNS)
     if notes:
         markdown += "\n\n" + "\n".join(f"- {n}" for n in notes)

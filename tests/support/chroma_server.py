@@ -96,6 +96,11 @@ class ChromaServer:
         return f"http://{self.host}:{self._port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (None when stopped)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
