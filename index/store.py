@@ -236,10 +236,7 @@ class PassageStore:
                 self.client.delete_collection(collection)
             except NotFoundError:  # absent already: nothing to drop
                 log.debug("collection %s was not there", collection)
-        self._keyword = None
-        self._article_keyword = None
-        self._article_vectors = None
-        self._passage_table = None
+        self._release_derived()
         if self.sentence_file is not None:
             self.sentence_file.reset()
         self._open_collections()
@@ -273,7 +270,17 @@ class PassageStore:
         """Mark the store as changing: the keyword index is stale until `finish_write`."""
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
+        self._release_derived()
         return generation
+
+    def _release_derived(self) -> None:
+        """Let go of the derived indexes held: stale from the moment a write begins, they
+        were held through the embedding and through the rebuild of their successors, twice
+        the derived memory at the peak of a long-lived process's ingest (BENCHMARKS.md)."""
+        self._keyword = None
+        self._article_keyword = None
+        self._article_vectors = None
+        self._passage_table = None
 
     @reachable
     def finish_write(self) -> KeywordIndex:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 from pathlib import Path
 
 import chromadb
@@ -175,3 +177,27 @@ def test_every_index_a_write_rebuilds_from_the_whole_store_hands_its_freed_memor
     _write(store, fake_embedder, _article("lithium", LITHIUM))
     # keyword, article keyword, article vectors, passage table: each read the whole store
     assert trims == [True] * 4
+
+
+def test_a_write_lets_go_of_the_derived_indexes_it_makes_stale(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    # A long-lived process (the bot taking an upload, an ingest of several folders) held
+    # the whole previous keyword indexes, article vectors and passage table through the
+    # embedding and through the rebuild of their successors: twice the derived memory.
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    held = [weakref.ref(index) for index in (
+        store.keyword_index(), store.article_keyword_index(), store.article_vector_index(),
+        store.passage_table())]
+    assert all(ref() is not None for ref in held)
+    store.begin_write()
+    gc.collect()
+    assert [ref() for ref in held] == [None] * 4
+    article = _article("weather", WEATHER)
+    chunks = chunk_article(article, fake_embedder.count_tokens, max_tokens=12)
+    store.replace_article(article, chunks, fake_embedder.encode([c.text for c in chunks]))
+    store.finish_write()
+    assert {pid.split(":")[0] for pid, _ in store.keyword_search("storms flood", 5)} == {
+        "weather"}
