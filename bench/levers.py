@@ -132,7 +132,7 @@ def rebuild_costs(dossier: Dossier, repeats: int = 3) -> list[dict[str, Any]]:
         "BM25 over whole articles": lambda: KeywordIndex.build_streamed(
             ((a, article_text(title, text)) for a, title, text in store.iter_articles()),
             "x", **ARTICLE_BM25),
-        "article vectors": lambda: ArticleVectors.build(store.iter_passage_vectors(), "x"),
+        "article vectors": lambda: ArticleVectors.build(store.iter_article_vectors(), "x"),
     }
     ms: dict[str, list[float]] = {name: [] for name in builds}
     for _ in range(repeats):

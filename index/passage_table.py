@@ -65,34 +65,10 @@ class PassageTable:
     def build(cls, metadatas: Iterable[tuple[str, Mapping[str, Any]]],
               published: Mapping[str, str | None], generation: str) -> PassageTable:
         """From (passage id, Chroma metadata) pairs and each article's date."""
-        ids: list[str] = []
-        article_of: dict[str, int] = {}
-        headings: list[str | None] = []
-        # Machine-int arrays, not lists of tuples: at 141k passages (850k sentence spans) the
-        # tuples took about 150 MB while the table was built, the arrays a tenth of that.
-        article_row = array("i")
-        bounds = array("q")  # start, end, start, end, ...
-        spans = array("q")  # the same, sentence by sentence
-        span_from = array("q", [0])
+        rows = PassageTableRows()
         for pid, meta in metadatas:
-            ids.append(pid)
-            article_id = str(meta["article_id"])
-            article_row.append(article_of.setdefault(article_id, len(article_of)))
-            bounds.extend((int(meta["start"]), int(meta["end"])))
-            heading = meta.get("heading")
-            headings.append(str(heading) if heading else None)
-            for start, end in json.loads(meta.get("sentences", "[]")):
-                spans.extend((int(start), int(end)))
-            span_from.append(len(spans) // 2)
-        article_ids = list(article_of)
-        arrays: dict[str, np.ndarray] = {
-            "article_row": np.frombuffer(article_row, dtype=np.int32),
-            "bounds": np.frombuffer(bounds, dtype=np.int64).reshape(-1, 2),
-            "spans": np.frombuffer(spans, dtype=np.int64).reshape(-1, 2),
-            "span_from": np.frombuffer(span_from, dtype=np.int64),
-        }
-        dates = [published.get(a) for a in article_ids]
-        return cls(ids, article_ids, dates, headings, arrays, generation)
+            rows.add(pid, meta)
+        return rows.table(published, generation)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -160,3 +136,44 @@ class PassageTable:
         except (OSError, ValueError, KeyError) as exc:
             log.warning("passage table in %s is unreadable (%r): rebuilding it", folder, exc)
             return None
+
+
+class PassageTableRows:
+    """A passage table's rows gathered one passage at a time, so the table can be built
+    while the passages are read for something else (the keyword index: one read of every
+    passage, not two)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._article_of: dict[str, int] = {}
+        self._headings: list[str | None] = []
+        # Machine-int arrays, not lists of tuples: at 141k passages (850k sentence spans)
+        # the tuples took about 150 MB while the table was built, the arrays a tenth of that.
+        self._article_row = array("i")
+        self._bounds = array("q")  # start, end, start, end, ...
+        self._spans = array("q")  # the same, sentence by sentence
+        self._span_from = array("q", [0])
+
+    def add(self, passage_id: str, meta: Mapping[str, Any]) -> None:
+        """One passage, from its Chroma metadata."""
+        self.ids.append(passage_id)
+        article_id = str(meta["article_id"])
+        self._article_row.append(self._article_of.setdefault(article_id, len(self._article_of)))
+        self._bounds.extend((int(meta["start"]), int(meta["end"])))
+        heading = meta.get("heading")
+        self._headings.append(str(heading) if heading else None)
+        for start, end in json.loads(meta.get("sentences", "[]")):
+            self._spans.extend((int(start), int(end)))
+        self._span_from.append(len(self._spans) // 2)
+
+    def table(self, published: Mapping[str, str | None], generation: str) -> PassageTable:
+        """The table of the rows added, its articles dated from `published`."""
+        article_ids = list(self._article_of)
+        arrays: dict[str, np.ndarray] = {
+            "article_row": np.frombuffer(self._article_row, dtype=np.int32),
+            "bounds": np.frombuffer(self._bounds, dtype=np.int64).reshape(-1, 2),
+            "spans": np.frombuffer(self._spans, dtype=np.int64).reshape(-1, 2),
+            "span_from": np.frombuffer(self._span_from, dtype=np.int64),
+        }
+        dates = [published.get(a) for a in article_ids]
+        return PassageTable(self.ids, article_ids, dates, self._headings, arrays, generation)

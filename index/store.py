@@ -17,13 +17,13 @@ from chromadb.errors import NotFoundError
 
 from index.article_cache import ArticleCache
 from index.article_texts import BY_ID_ONLY, TEXTS_SUFFIX, ArticleTexts
-from index.article_vectors import ArticleVectors
+from index.article_vectors import ArticleVectors, decode, direction, encode
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.heap import returning_freed_memory
 from index.keyword import ARTICLE_BM25, KeywordIndex, KeywordSearch, article_text
 from index.models import Article, Chunk
-from index.passage_table import PassageRow, PassageTable
+from index.passage_table import PassageRow, PassageTable, PassageTableRows
 from index.sentence_vectors import SentenceKey, SentenceVectorFile
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,13 @@ SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
 _ARTICLE_VECTORS_SUFFIX = "-article-vectors"
 _PASSAGE_TABLE_SUFFIX = "-passage-table"
+# The registry entry's key for the article's row of the article vectors.
+_ARTICLE_VECTOR = "vector"
+# Articles indexed before their entries kept a row: their passages are read this many
+# articles at a time.
+_OLDER_ARTICLES_A_READ = 200
+# Registry entries read at a time when all are read.
+_REGISTRY_PAGE = 1000
 
 
 class _GenerationTagged(Protocol):
@@ -92,7 +99,9 @@ def _passage_metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
     return meta
 
 
-def _article_metadata(article: Article, passages: int) -> dict[str, Any]:
+def _article_metadata(article: Article, vectors: Any) -> dict[str, Any]:
+    """The registry entry of an article and its passages' vectors (a row each)."""
+    passages = len(vectors)
     meta: dict[str, Any] = {
         "title": article.title,
         "content_hash": article.content_hash,
@@ -101,6 +110,10 @@ def _article_metadata(article: Article, passages: int) -> dict[str, Any]:
         "headings": json.dumps(article.headings),
         "pages": json.dumps(article.pages),
     }
+    if passages:
+        # Its row of the article vectors, so that rebuilding them reads the registry, not
+        # every passage's vector (ArticleVectors).
+        meta[_ARTICLE_VECTOR] = encode(direction(vectors))
     for key in ("author", "published", "url", "path", "source", "raw_hash"):
         value = getattr(article, key)
         if value:
@@ -293,10 +306,9 @@ class PassageStore:
         """
         generation = uuid.uuid4().hex
         self._write_metadata(generation=generation)
-        self._keyword = self._rebuild_keyword(generation)
+        self._keyword, self._passage_table = self._rebuild_keyword_and_table(generation)
         self._article_keyword = self._rebuild_article_keyword(generation)
         self._article_vectors = self._rebuild_article_vectors(generation)
-        self._passage_table = self._rebuild_passage_table(generation)
         return self._keyword
 
     @contextlib.contextmanager
@@ -316,9 +328,11 @@ class PassageStore:
     @reachable
     def records(self) -> dict[str, ArticleRecord]:
         """Every indexed article's fields, by id (no texts)."""
-        got = self.articles.get(include=["metadatas"])
         records: dict[str, ArticleRecord] = {}
-        for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+        # Paged: one read of 10k entries' metadata held 280 MB while Chroma returned it.
+        pages = _pages(self.articles, ["metadatas"], _REGISTRY_PAGE)
+        for article_id, meta in ((article_id, meta) for got in pages for article_id, meta
+                                 in zip(got["ids"], got["metadatas"] or [], strict=True)):
             m = dict(meta or {})
             records[article_id] = ArticleRecord(
                 id=article_id,
@@ -450,7 +464,8 @@ class PassageStore:
                 ids=ids,
                 # the registry is looked up by id, never by vector
                 embeddings=[[1.0]] * len(part_items),
-                metadatas=[_article_metadata(a, len(c)) for a, c, _ in part_items],
+                metadatas=[_article_metadata(a, np.asarray(v, dtype=np.float32).reshape(
+                    len(c), -1)) for a, c, v in part_items],
             )
 
     @reachable
@@ -611,16 +626,36 @@ class PassageStore:
             found.update((p.id, p) for p in self._with_texts([(*row, 0.0) for row in read]))
         return found
 
-    def iter_passages(self, page: int = 5000) -> Iterator[tuple[str, str]]:
-        """(id, text) of every passage, paged so a large corpus never loads at once."""
+    def iter_passages(self, page: int = 5000, *,
+                      each_metadata: Callable[[str, Mapping[str, Any]], None] | None = None,
+                      ) -> Iterator[tuple[str, str]]:
+        """(id, text) of every passage, paged so a large corpus never loads at once;
+        `each_metadata` sees each passage's id and metadata as its page is read."""
         for got in _pages(self.passages, ["documents", "metadatas"], page):
-            rows = zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            rows = list(zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
+                            strict=True))
+            if each_metadata is not None:
+                for pid, _, meta in rows:
+                    each_metadata(pid, meta or {})
             for passage in self._with_texts([(*row, 0.0) for row in rows]):
                 yield passage.id, passage.text
 
-    def iter_passage_vectors(self, page: int = 5000) -> Iterator[tuple[str, Any]]:
-        """(article id, vector) of every passage, paged like `iter_passages`."""
-        for got in _pages(self.passages, ["embeddings", "metadatas"], page):
+    def iter_article_vectors(self, page: int = _REGISTRY_PAGE) -> Iterator[tuple[str, Any]]:
+        """(article id, vector) pairs for `ArticleVectors.build`: each article's row from
+        its registry entry; for an article indexed before entries carried one, its
+        passages' vectors, read by article."""
+        older: list[str] = []
+        for got in _pages(self.articles, ["metadatas"], page):
+            for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                m = meta or {}
+                if _ARTICLE_VECTOR in m:
+                    yield article_id, decode(str(m[_ARTICLE_VECTOR]))
+                elif int(m.get("passages", 1)):
+                    older.append(article_id)
+        for at in range(0, len(older), _OLDER_ARTICLES_A_READ):
+            some = older[at : at + _OLDER_ARTICLES_A_READ]
+            got = self.passages.get(where={"article_id": {"$in": some}},
+                                    include=["embeddings", "metadatas"])
             vectors = got["embeddings"] if got["embeddings"] is not None else []
             for meta, vector in zip(got["metadatas"] or [], vectors, strict=True):
                 yield str((meta or {})["article_id"]), vector
@@ -698,6 +733,18 @@ class PassageStore:
         return index
 
     @returning_freed_memory
+    def _rebuild_keyword_and_table(self, generation: str) -> tuple[KeywordIndex, PassageTable]:
+        """The passages' keyword index and the passage table from one read of the passages:
+        each needs every passage's metadata, and reading them twice was the end of a large
+        write's slowest and largest step (BENCHMARKS.md)."""
+        rows = PassageTableRows()
+        index = KeywordIndex.build_streamed(self.iter_passages(each_metadata=rows.add),
+                                            generation)
+        index.save(self.keyword_dir)
+        table = self._dated_table(rows, generation)
+        return index, table
+
+    @returning_freed_memory
     def _rebuild_article_keyword(self, generation: str) -> KeywordIndex:
         # Streamed like the passages' index: one page of article texts at a time.
         articles = ((article_id, article_text(title, text))
@@ -709,18 +756,24 @@ class PassageStore:
     @returning_freed_memory
     def _rebuild_passage_table(self, generation: str) -> PassageTable:
         # Metadata only, page by page; dates from the registry (see PassageTable).
-        rows = ((pid, dict(meta or {}))
-                for got in _pages(self.passages, ["metadatas"], 5000)
-                for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True))
+        rows = PassageTableRows()
+        for got in _pages(self.passages, ["metadatas"], 5000):
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                rows.add(pid, meta or {})
+        return self._dated_table(rows, generation)
+
+    def _dated_table(self, rows: PassageTableRows, generation: str) -> PassageTable:
+        """The table of `rows`, dated from the registry, and saved."""
         published = {i: r.published for i, r in self.records().items()}
-        table = PassageTable.build(rows, published, generation)
+        table = rows.table(published, generation)
         table.save(self.passage_table_dir)
         return table
 
     @returning_freed_memory
     def _rebuild_article_vectors(self, generation: str) -> ArticleVectors:
-        # From the stored passage vectors: nothing is embedded again.
-        vectors = ArticleVectors.build(self.iter_passage_vectors(), generation)
+        # From the rows the registry keeps: nothing is embedded again, and the passages'
+        # vectors are not read (at 141k passages that read was the rebuild's peak).
+        vectors = ArticleVectors.build(self.iter_article_vectors(), generation)
         vectors.save(self.article_vectors_dir)
         return vectors
 

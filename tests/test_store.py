@@ -6,9 +6,11 @@ import gc
 import logging
 import weakref
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import httpx
+import numpy as np
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
@@ -175,8 +177,32 @@ def test_every_index_a_write_rebuilds_from_the_whole_store_hands_its_freed_memor
     store = _store(tmp_path)
     store.check_model(fake_embedder.dimension)
     _write(store, fake_embedder, _article("lithium", LITHIUM))
-    # keyword, article keyword, article vectors, passage table: each read the whole store
-    assert trims == [True] * 4
+    # keyword index with passage table, article keyword, article vectors: each read the
+    # whole store
+    assert trims == [True] * 3
+
+
+def test_a_write_reads_every_passage_once_for_the_keyword_index_and_the_passage_table(
+    tmp_path: Path, fake_embedder: FakeEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    whole_reads: list[list[str]] = []
+    passages_get = store.passages.get
+
+    def get(**kw: Any) -> Any:
+        if kw.get("offset") == 0:  # the first page of a read of every passage
+            whole_reads.append(kw.get("include", []))
+        return passages_get(**kw)
+
+    monkeypatch.setattr(store.passages, "get", get)
+    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    assert whole_reads == [["documents", "metadatas"]]
+    monkeypatch.undo()
+    table = store.passage_table()
+    assert table.generation == store.generation and len(table) == store.count()
+    assert {row.article_id for row in map(table.row, table.ids) if row} == {"lithium", "weather"}
+    assert store.keyword_search("storms flood", 3)[0][0].startswith("weather:")
 
 
 def test_a_write_lets_go_of_the_derived_indexes_it_makes_stale(
@@ -201,3 +227,50 @@ def test_a_write_lets_go_of_the_derived_indexes_it_makes_stale(
     store.finish_write()
     assert {pid.split(":")[0] for pid, _ in store.keyword_search("storms flood", 5)} == {
         "weather"}
+
+
+def _vectors_by_passages(store: PassageStore) -> ArticleVectors:
+    """The article vectors as they were built before the registry kept rows: every stored
+    passage vector read and summed by article."""
+    got = store.passages.get(include=["embeddings", "metadatas"])
+    return ArticleVectors.build(
+        ((str(meta["article_id"]), vector)
+         for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True)), "x")
+
+
+def _same_rows(a: ArticleVectors, b: ArticleVectors) -> bool:
+    rows_b = dict(zip(b.ids, b.matrix, strict=True))
+    return sorted(a.ids) == sorted(b.ids) and all(
+        np.allclose(row, rows_b[i], atol=1e-6) for i, row in zip(a.ids, a.matrix, strict=True))
+
+
+def test_article_vectors_are_rebuilt_from_the_registry_not_from_every_passage_vector(
+    tmp_path: Path, fake_embedder: FakeEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    reads: list[list[str]] = []
+    passages_get = store.passages.get
+    monkeypatch.setattr(store.passages, "get",
+                        lambda **kw: reads.append(kw.get("include", [])) or passages_get(**kw))
+    rebuilt = store._rebuild_article_vectors("rebuilt")
+    assert not any("embeddings" in include for include in reads)
+    monkeypatch.undo()
+    assert _same_rows(rebuilt, _vectors_by_passages(store))
+
+
+def test_articles_indexed_before_the_registry_kept_rows_get_theirs_from_their_passages(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    # "weather"'s entry as an index built before wrote it: the same, without its row
+    got = store.articles.get(ids=["weather"], include=["metadatas"])
+    older = {k: v for k, v in got["metadatas"][0].items() if k != "vector"}
+    store.articles.delete(ids=["weather"])
+    store.articles.add(ids=["weather"], embeddings=[[1.0]], metadatas=[older])
+    assert "vector" not in store.articles.get(ids=["weather"], include=["metadatas"])[
+        "metadatas"][0]
+    assert _same_rows(store._rebuild_article_vectors("rebuilt"), _vectors_by_passages(store))
