@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -26,25 +25,15 @@ def direction(passage_vectors: Any) -> np.ndarray:
     return (total / (norm or 1.0)).astype(np.float32)
 
 
-def encode(vector: np.ndarray) -> str:
-    """A row as text for the article's registry entry (Chroma metadata holds no arrays):
-    float32 bytes, base64."""
-    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-
-
-def decode(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype="<f4")
-
-
 class ArticleVectors:
     """Each article's passage vectors summed and normalised: the direction of the whole
     article, which a question about a story spread over many paragraphs is near even when
     no single passage is. `ids[i]` is the article of row i of `matrix`.
 
     Like the keyword indexes, it is valid for one `generation` of the store and is
-    rebuilt when that changes: from each article's row, which the ingest stores in its
-    registry entry, so a rebuild reads one entry per article instead of every passage's
-    vector (an article indexed before that is summed from its passages).
+    rebuilt when that changes: from each article's row, which the ingest stores beside its
+    text (index.article_texts), so a rebuild reads one entry per article instead of every
+    passage's vector (an article indexed before that is summed from its passages).
     """
 
     def __init__(self, ids: list[str], matrix: np.ndarray, generation: str) -> None:

@@ -17,7 +17,7 @@ from chromadb.errors import NotFoundError
 
 from index.article_cache import ArticleCache
 from index.article_texts import BY_ID_ONLY, TEXTS_SUFFIX, ArticleTexts
-from index.article_vectors import ArticleVectors, decode, direction, encode
+from index.article_vectors import ArticleVectors, direction
 from index.chroma_access import is_outage, make_client, reachable
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt, StoreUnavailable
 from index.heap import returning_freed_memory
@@ -36,8 +36,6 @@ SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
 _ARTICLE_VECTORS_SUFFIX = "-article-vectors"
 _PASSAGE_TABLE_SUFFIX = "-passage-table"
-# The registry entry's key for the article's row of the article vectors.
-_ARTICLE_VECTOR = "vector"
 # Articles indexed before their entries kept a row: their passages are read this many
 # articles at a time.
 _OLDER_ARTICLES_A_READ = 200
@@ -99,9 +97,7 @@ def _passage_metadata(chunk: Chunk, article: Article) -> dict[str, Any]:
     return meta
 
 
-def _article_metadata(article: Article, vectors: Any) -> dict[str, Any]:
-    """The registry entry of an article and its passages' vectors (a row each)."""
-    passages = len(vectors)
+def _article_metadata(article: Article, passages: int) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "title": article.title,
         "content_hash": article.content_hash,
@@ -110,10 +106,6 @@ def _article_metadata(article: Article, vectors: Any) -> dict[str, Any]:
         "headings": json.dumps(article.headings),
         "pages": json.dumps(article.pages),
     }
-    if passages:
-        # Its row of the article vectors, so that rebuilding them reads the registry, not
-        # every passage's vector (ArticleVectors).
-        meta[_ARTICLE_VECTOR] = encode(direction(vectors))
     for key in ("author", "published", "url", "path", "source", "raw_hash"):
         value = getattr(article, key)
         if value:
@@ -452,8 +444,12 @@ class PassageStore:
                 embeddings=vectors[at : at + batch],
                 metadatas=[_passage_metadata(c, article_of[c.article_id]) for c in part],
             )
-        # Texts before the registry entries that make the articles count as indexed.
-        self.texts.put([(a.id, a.text) for a, _, _ in items], batch)
+        # Texts (and each article's row of the article vectors, computed here where its
+        # passages' vectors are in hand) before the registry entries that make the
+        # articles count as indexed.
+        rows = {a.id: direction(np.asarray(v, dtype=np.float32).reshape(len(c), -1))
+                for a, c, v in items if len(c)}
+        self.texts.put([(a.id, a.text) for a, _, _ in items], batch, rows)
         for at in range(0, len(items), batch):
             part_items = items[at : at + batch]
             ids = [a.id for a, _, _ in part_items]
@@ -464,8 +460,7 @@ class PassageStore:
                 ids=ids,
                 # the registry is looked up by id, never by vector
                 embeddings=[[1.0]] * len(part_items),
-                metadatas=[_article_metadata(a, np.asarray(v, dtype=np.float32).reshape(
-                    len(c), -1)) for a, c, v in part_items],
+                metadatas=[_article_metadata(a, len(c)) for a, c, _ in part_items],
             )
 
     @reachable
@@ -641,17 +636,17 @@ class PassageStore:
                 yield passage.id, passage.text
 
     def iter_article_vectors(self, page: int = _REGISTRY_PAGE) -> Iterator[tuple[str, Any]]:
-        """(article id, vector) pairs for `ArticleVectors.build`: each article's row from
-        its registry entry; for an article indexed before entries carried one, its
-        passages' vectors, read by article."""
+        """(article id, vector) pairs for `ArticleVectors.build`: each article's row as the
+        ingest kept it beside its text; for an article indexed before, its passages'
+        vectors, read by article."""
         older: list[str] = []
         for got in _pages(self.articles, ["metadatas"], page):
-            for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                m = meta or {}
-                if _ARTICLE_VECTOR in m:
-                    yield article_id, decode(str(m[_ARTICLE_VECTOR]))
-                elif int(m.get("passages", 1)):
-                    older.append(article_id)
+            ids = [article_id for article_id, meta in zip(
+                got["ids"], got["metadatas"] or [], strict=True)
+                if int((meta or {}).get("passages", 1))]
+            rows = self.texts.rows(ids)
+            yield from rows.items()
+            older.extend(article_id for article_id in ids if article_id not in rows)
         for at in range(0, len(older), _OLDER_ARTICLES_A_READ):
             some = older[at : at + _OLDER_ARTICLES_A_READ]
             got = self.passages.get(where={"article_id": {"$in": some}},
@@ -771,7 +766,7 @@ class PassageStore:
 
     @returning_freed_memory
     def _rebuild_article_vectors(self, generation: str) -> ArticleVectors:
-        # From the rows the registry keeps: nothing is embedded again, and the passages'
+        # From the rows kept beside the texts: nothing is embedded again, and the passages'
         # vectors are not read (at 141k passages that read was the rebuild's peak).
         vectors = ArticleVectors.build(self.iter_article_vectors(), generation)
         vectors.save(self.article_vectors_dir)

@@ -244,7 +244,7 @@ def _same_rows(a: ArticleVectors, b: ArticleVectors) -> bool:
         np.allclose(row, rows_b[i], atol=1e-6) for i, row in zip(a.ids, a.matrix, strict=True))
 
 
-def test_article_vectors_are_rebuilt_from_the_registry_not_from_every_passage_vector(
+def test_article_vectors_are_rebuilt_from_rows_kept_by_article_not_every_passage_vector(
     tmp_path: Path, fake_embedder: FakeEmbeddings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _store(tmp_path)
@@ -260,17 +260,31 @@ def test_article_vectors_are_rebuilt_from_the_registry_not_from_every_passage_ve
     assert _same_rows(rebuilt, _vectors_by_passages(store))
 
 
-def test_articles_indexed_before_the_registry_kept_rows_get_theirs_from_their_passages(
+def test_articles_indexed_before_rows_were_kept_get_theirs_from_their_passages(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
     store = _store(tmp_path)
     store.check_model(fake_embedder.dimension)
     _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
-    # "weather"'s entry as an index built before wrote it: the same, without its row
-    got = store.articles.get(ids=["weather"], include=["metadatas"])
-    older = {k: v for k, v in got["metadatas"][0].items() if k != "vector"}
-    store.articles.delete(ids=["weather"])
-    store.articles.add(ids=["weather"], embeddings=[[1.0]], metadatas=[older])
-    assert "vector" not in store.articles.get(ids=["weather"], include=["metadatas"])[
-        "metadatas"][0]
+    # "weather"'s text entry as an index built before wrote it: its text and no row
+    texts = store.texts.collection
+    got = texts.get(ids=["weather"], include=["metadatas"])
+    older = {k: v for k, v in got["metadatas"][0].items() if k.startswith("text")}
+    assert len(older) < len(got["metadatas"][0])
+    texts.delete(ids=["weather"])
+    texts.add(ids=["weather"], embeddings=[[1.0]], metadatas=[older])
+    assert set(store.texts.rows(["lithium", "weather"])) == {"lithium"}
     assert _same_rows(store._rebuild_article_vectors("rebuilt"), _vectors_by_passages(store))
+
+
+def test_an_article_reingested_without_passages_leaves_no_row_behind(
+    tmp_path: Path, fake_embedder: FakeEmbeddings
+) -> None:
+    store = _store(tmp_path)
+    store.check_model(fake_embedder.dimension)
+    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store.begin_write()
+    store.replace_article(_article("weather", WEATHER), [], np.zeros((0, 8)))
+    store.finish_write()
+    assert set(store.texts.rows(["lithium", "weather"])) == {"lithium"}
+    assert store.article_vector_index().ids == ["lithium"]
