@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
-
-import numpy as np
 
 # The text is a metadata string, not a document: Chroma keeps every document three times
 # more (an index of metadata strings, a copy in its full-text index, and that index's
@@ -22,10 +20,6 @@ _BASE85_TEXT_KEY = "text_zlib_b85"
 # The registry (`records()`) reads every article's metadata: the texts stay out of it,
 # in a collection of their own, read only for the articles an answer quotes.
 TEXTS_SUFFIX = "-texts"
-# Beside the text, the article's row of the article vectors (index.article_vectors), as
-# float32 bytes in base64: rebuilding those vectors then reads one entry per article, not
-# every passage's vector, and the registry stays lean.
-_ROW_KEY = "vector_f32_b64"
 
 
 def encode_text(text: str) -> str:
@@ -49,13 +43,6 @@ def _text_of(meta: Any) -> str | None:
     return None
 
 
-def _entry(text: str, row: np.ndarray | None) -> dict[str, str]:
-    entry = {_TEXT_KEY: encode_text(text)}
-    if row is not None:
-        entry[_ROW_KEY] = base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode()
-    return entry
-
-
 # For collections looked up by id only (their vectors are one number each). Chroma keeps
 # each write in its log (metadata included) until the collection's vector index is next
 # saved, every `sync_threshold` entries (1,000 by default). Saved every 100, the log holds
@@ -71,35 +58,15 @@ class ArticleTexts:
             name + TEXTS_SUFFIX, configuration=BY_ID_ONLY, embedding_function=None
         )
 
-    def put(self, texts: Sequence[tuple[str, str]], batch: int,
-            rows: Mapping[str, np.ndarray] | None = None) -> None:
-        """Store (article id, text) pairs, replacing earlier entries of those ids, each
-        with its article's row of the article vectors when `rows` has one."""
-        rows = rows or {}
+    def put(self, texts: Sequence[tuple[str, str]], batch: int) -> None:
+        """Store (article id, text) pairs, replacing earlier texts of those ids."""
         for at in range(0, len(texts), batch):
             part = texts[at : at + batch]
-            ids = [article_id for article_id, _ in part]
-            # Replaced, not upserted: an upsert merges metadata, and would keep the row of
-            # an article that has none now.
-            self.collection.delete(ids=ids)
-            self.collection.add(
-                ids=ids,
+            self.collection.upsert(
+                ids=[article_id for article_id, _ in part],
                 embeddings=[[1.0]] * len(part),  # looked up by id, never by vector
-                metadatas=[_entry(text, rows.get(article_id)) for article_id, text in part],
+                metadatas=[{_TEXT_KEY: encode_text(text)} for _, text in part],
             )
-
-    def rows(self, article_ids: Iterable[str]) -> dict[str, np.ndarray]:
-        """The article-vector rows of those ids that have one (an index built before
-        kept none)."""
-        ids = list(dict.fromkeys(article_ids))
-        if not ids:
-            return {}
-        got = self.collection.get(ids=ids, include=["metadatas"])
-        return {
-            article_id: np.frombuffer(base64.b64decode(str(meta[_ROW_KEY])), dtype="<f4")
-            for article_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
-            if meta and _ROW_KEY in meta
-        }
 
     def get(self, article_ids: Iterable[str]) -> dict[str, str]:
         """The texts of those ids that have one (an index built before kept them as the

@@ -31,9 +31,9 @@ class ArticleVectors:
     no single passage is. `ids[i]` is the article of row i of `matrix`.
 
     Like the keyword indexes, it is valid for one `generation` of the store and is
-    rebuilt when that changes: from each article's row, which the ingest stores beside its
-    text (index.article_texts), so a rebuild reads one entry per article instead of every
-    passage's vector (an article indexed before that is summed from its passages).
+    rebuilt when that changes: from each article's row, which the ingest stores in a
+    collection of its own (index.store), so a rebuild reads one vector per article instead
+    of every passage's (an article indexed before that is summed from its passages).
     """
 
     def __init__(self, ids: list[str], matrix: np.ndarray, generation: str) -> None:

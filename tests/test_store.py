@@ -266,14 +266,9 @@ def test_articles_indexed_before_rows_were_kept_get_theirs_from_their_passages(
     store = _store(tmp_path)
     store.check_model(fake_embedder.dimension)
     _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
-    # "weather"'s text entry as an index built before wrote it: its text and no row
-    texts = store.texts.collection
-    got = texts.get(ids=["weather"], include=["metadatas"])
-    older = {k: v for k, v in got["metadatas"][0].items() if k.startswith("text")}
-    assert len(older) < len(got["metadatas"][0])
-    texts.delete(ids=["weather"])
-    texts.add(ids=["weather"], embeddings=[[1.0]], metadatas=[older])
-    assert set(store.texts.rows(["lithium", "weather"])) == {"lithium"}
+    # "weather" as an index built before rows were kept: no row
+    store.article_rows.delete(ids=["weather"])
+    assert store.article_rows.get(ids=["lithium", "weather"])["ids"] == ["lithium"]
     assert _same_rows(store._rebuild_article_vectors("rebuilt"), _vectors_by_passages(store))
 
 
@@ -286,5 +281,5 @@ def test_an_article_reingested_without_passages_leaves_no_row_behind(
     store.begin_write()
     store.replace_article(_article("weather", WEATHER), [], np.zeros((0, 8)))
     store.finish_write()
-    assert set(store.texts.rows(["lithium", "weather"])) == {"lithium"}
+    assert store.article_rows.get(ids=["lithium", "weather"])["ids"] == ["lithium"]
     assert store.article_vector_index().ids == ["lithium"]
