@@ -7,7 +7,7 @@ import contextvars
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -36,8 +36,8 @@ SCHEMA_VERSION = 1
 _ARTICLES_SUFFIX = "-articles"
 _ARTICLE_VECTORS_SUFFIX = "-article-vectors"
 _PASSAGE_TABLE_SUFFIX = "-passage-table"
-# Articles indexed before their entries kept a row: their passages are read this many
-# articles at a time.
+# Up to this many articles without a row (indexed before rows were kept) have their
+# passages read by article id; more, and every passage is read page by page.
 _OLDER_ARTICLES_A_READ = 200
 # Each article's row of the article vectors, as its vector in a collection of its own:
 # rebuilding the article vectors reads one per article, not every passage's vector. As
@@ -673,13 +673,23 @@ class PassageStore:
             if rows and found:
                 yield from zip(rows["ids"], rows["embeddings"], strict=True)
             older.extend(article_id for article_id in ids if article_id not in found)
-        for at in range(0, len(older), _OLDER_ARTICLES_A_READ):
-            some = older[at : at + _OLDER_ARTICLES_A_READ]
-            got = self.passages.get(where={"article_id": {"$in": some}},
-                                    include=["embeddings", "metadatas"])
+        if not older:
+            return
+        # A few such articles: their passages by article id. Many (an index built before
+        # rows were kept): every passage page by page, as before rows were kept; reads by
+        # article id took 250 MB more for all of a 10k index's (BENCHMARKS.md).
+        if len(older) <= _OLDER_ARTICLES_A_READ:
+            pages: Iterable[Any] = [self.passages.get(
+                where={"article_id": {"$in": older}}, include=["embeddings", "metadatas"])]
+        else:
+            pages = _pages(self.passages, ["embeddings", "metadatas"], 5000)
+        wanted = set(older)
+        for got in pages:
             vectors = got["embeddings"] if got["embeddings"] is not None else []
             for meta, vector in zip(got["metadatas"] or [], vectors, strict=True):
-                yield str((meta or {})["article_id"]), vector
+                article_id = str((meta or {})["article_id"])
+                if article_id in wanted:
+                    yield article_id, vector
 
     def iter_articles(self, page: int = 500) -> Iterator[tuple[str, str, str]]:
         """(id, title, text) of every article, paged like `iter_passages`."""

@@ -15,6 +15,7 @@ import pytest
 from chromadb.config import Settings as ChromaSettings
 
 from index import heap
+from index import store as store_module
 from index.article_vectors import ArticleVectors
 from index.chunking import chunk_article
 from index.errors import EmbeddingModelMismatch, IndexNotBuilt
@@ -260,9 +261,13 @@ def test_article_vectors_are_rebuilt_from_rows_kept_by_article_not_every_passage
     assert _same_rows(rebuilt, _vectors_by_passages(store))
 
 
+@pytest.mark.parametrize("read_by_article_up_to", [200, 0])
 def test_articles_indexed_before_rows_were_kept_get_theirs_from_their_passages(
-    tmp_path: Path, fake_embedder: FakeEmbeddings
+    tmp_path: Path, fake_embedder: FakeEmbeddings, monkeypatch: pytest.MonkeyPatch,
+    read_by_article_up_to: int,
 ) -> None:
+    # 200: the one older article's passages are read by its id; 0: every passage is read
+    monkeypatch.setattr(store_module, "_OLDER_ARTICLES_A_READ", read_by_article_up_to)
     store = _store(tmp_path)
     store.check_model(fake_embedder.dimension)
     _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
