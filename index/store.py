@@ -505,12 +505,14 @@ class PassageStore:
 
     @reachable
     def remove_articles(self, article_ids: Sequence[str]) -> None:
-        """Drop several articles, passages and registry entries, in two calls."""
+        """Drop several articles: passages, texts, rows, then registry entries (last, as
+        they are written last: a crash before them leaves the articles registered, and the
+        next ingest's prune drops them again)."""
         if article_ids:
             self.passages.delete(where={"article_id": {"$in": list(article_ids)}})
-            self.articles.delete(ids=list(article_ids))
             self.texts.remove(article_ids)
             self.article_rows.delete(ids=list(article_ids))
+            self.articles.delete(ids=list(article_ids))
             if self.sentence_file is not None:
                 self.sentence_file.remove_articles(article_ids)
 

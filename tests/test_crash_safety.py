@@ -221,15 +221,18 @@ class IndexState:
     keyword_ids: tuple[str, ...]  # the keyword index as saved on disk
     keyword_generation: str | None
     store_generation: str
+    article_rows: tuple[str, ...]  # articles with a row of the article vectors
 
     def content(self) -> tuple[Any, ...]:
         """What must equal a clean build of the same corpus (generations are random)."""
-        return self.passage_ids, self.articles
+        return self.passage_ids, self.articles, self.article_rows
 
     def assert_consistent(self) -> None:
         assert self.keyword_ids == self.passage_ids
         assert self.keyword_generation == self.store_generation
         assert sum(p for _, _, p in self.articles.values()) == len(self.passage_ids)
+        assert self.article_rows == tuple(sorted(i for i, (_, _, p) in self.articles.items()
+                                                 if p))
 
 
 def _dossier(data_dir: Path) -> Any:
@@ -260,6 +263,7 @@ def _state(dossier: Any) -> IndexState:
         keyword_ids=tuple(sorted(saved.ids)) if saved else (),
         keyword_generation=saved.generation if saved else None,
         store_generation=store.generation,
+        article_rows=tuple(sorted(store.article_rows.get(include=[])["ids"])),
     )
 
 
@@ -315,12 +319,12 @@ def test_ingest_refuses_at_once_while_another_holds_the_lock(ram_dir: Path) -> N
 
 @pytest.mark.slow
 def test_a_second_ingest_while_one_is_writing_is_refused(ram_dir: Path) -> None:
-    """Two real `dossier ingest` processes: the first is held after its seventh store write
+    """Two real `dossier ingest` processes: the first is held after its eighth store write
     (its first registry upsert: mid-write, lock held), the second starts then, and refuses."""
     corpus, data_dir = ram_dir / "corpus", ram_dir / "data"
     _write_corpus(corpus, {n: 0 for n in range(20)})
     notes, resume = _notes_file(data_dir), ram_dir / "resume"
-    env = _env(data_dir, **{NOTES_FILE: str(notes), PAUSE_AFTER: "7", RESUME_FILE: str(resume)})
+    env = _env(data_dir, **{NOTES_FILE: str(notes), PAUSE_AFTER: "8", RESUME_FILE: str(resume)})
     first = subprocess.Popen(
         [*ENTRY, "ingest", str(corpus), "--json"], env=env, cwd=ram_dir,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -329,7 +333,7 @@ def test_a_second_ingest_while_one_is_writing_is_refused(ram_dir: Path) -> None:
         deadline = time.monotonic() + 120
         while not _read_notes(notes):
             assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first ingest never reached its 7th write"
+            assert time.monotonic() < deadline, "the first ingest never reached its 8th write"
             time.sleep(0.05)
         [paused] = _read_notes(notes)
         assert (paused["event"], paused["op"]) == ("paused", "dossier-articles.upsert")
