@@ -35,6 +35,14 @@ def _article(article_id: str, text: str) -> Article:
     return Article(id=article_id, title=article_id.title(), text=text, path=f"{article_id}.txt")
 
 
+def _written(tmp_path: Path, embedder: FakeEmbeddings, *articles: Article) -> PassageStore:
+    """A new store with `articles` written in one write."""
+    store = _store(tmp_path)
+    store.check_model(embedder.dimension)
+    _write(store, embedder, *articles)
+    return store
+
+
 def _write(store: PassageStore, embedder: FakeEmbeddings, *articles: Article) -> None:
     store.begin_write()
     for article in articles:
@@ -47,14 +55,13 @@ LITHIUM = (
     "Lithium mining grows in Mexico. " * 4 + "\n\nCanada invests in refining plants near ports."
 )
 WEATHER = "Storms hit the coast on Monday. Rain fell for days.\n\nFlood warnings were issued."
+BOTH = (_article("lithium", LITHIUM), _article("weather", WEATHER))
 
 
 def test_replace_keeps_no_orphans_and_registry_tracks_articles(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store = _written(tmp_path, fake_embedder, *BOTH)
     first = store.count()
     assert set(store.records()) == {"lithium", "weather"}
 
@@ -94,9 +101,7 @@ def test_dense_and_keyword_search_find_the_right_article(
 def test_opening_with_another_model_is_refused_unless_rebuilt(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    _written(tmp_path, fake_embedder, _article("lithium", LITHIUM))
     other = _store(tmp_path, model="another-model")
     with pytest.raises(EmbeddingModelMismatch, match="--rebuild"):
         other.check_model(fake_embedder.dimension)
@@ -108,9 +113,7 @@ def test_opening_with_another_model_is_refused_unless_rebuilt(
 def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    store = _written(tmp_path, fake_embedder, _article("lithium", LITHIUM))
     saved = KeywordIndex.load(store.keyword_dir)
     assert saved is not None and saved.generation == store.generation
 
@@ -142,9 +145,7 @@ def test_a_write_that_never_finished_makes_the_keyword_index_rebuild(
 def test_a_damaged_keyword_index_is_rebuilt_and_said_so_in_the_log(
     tmp_path: Path, fake_embedder: FakeEmbeddings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    store = _written(tmp_path, fake_embedder, _article("lithium", LITHIUM))
     (store.keyword_dir / "dossier.json").write_text("{not json", encoding="utf-8")
 
     reopened = _store(tmp_path)
@@ -175,9 +176,7 @@ def test_every_index_a_write_rebuilds_from_the_whole_store_hands_its_freed_memor
     trims: list[bool] = []
     real = heap.return_freed_memory
     monkeypatch.setattr(heap, "return_freed_memory", lambda: trims.append(real()) or True)
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    _written(tmp_path, fake_embedder, _article("lithium", LITHIUM))
     # keyword index with passage table, article keyword, article vectors: each read the
     # whole store
     assert trims == [True] * 3
@@ -212,9 +211,7 @@ def test_a_write_lets_go_of_the_derived_indexes_it_makes_stale(
     # A long-lived process (the bot taking an upload, an ingest of several folders) held
     # the whole previous keyword indexes, article vectors and passage table through the
     # embedding and through the rebuild of their successors: twice the derived memory.
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM))
+    store = _written(tmp_path, fake_embedder, _article("lithium", LITHIUM))
     held = [weakref.ref(index) for index in (
         store.keyword_index(), store.article_keyword_index(), store.article_vector_index(),
         store.passage_table())]
@@ -248,9 +245,7 @@ def _same_rows(a: ArticleVectors, b: ArticleVectors) -> bool:
 def test_article_vectors_are_rebuilt_from_rows_kept_by_article_not_every_passage_vector(
     tmp_path: Path, fake_embedder: FakeEmbeddings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store = _written(tmp_path, fake_embedder, *BOTH)
     reads: list[list[str]] = []
     passages_get = store.passages.get
     monkeypatch.setattr(store.passages, "get",
@@ -268,9 +263,7 @@ def test_articles_indexed_before_rows_were_kept_get_theirs_from_their_passages(
 ) -> None:
     # 200: the one older article's passages are read by its id; 0: every passage is read
     monkeypatch.setattr(store_module, "_OLDER_ARTICLES_A_READ", read_by_article_up_to)
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store = _written(tmp_path, fake_embedder, *BOTH)
     # "weather" as an index built before rows were kept: no row
     store.article_rows.delete(ids=["weather"])
     assert store.article_rows.get(ids=["lithium", "weather"])["ids"] == ["lithium"]
@@ -280,9 +273,7 @@ def test_articles_indexed_before_rows_were_kept_get_theirs_from_their_passages(
 def test_an_article_reingested_without_passages_leaves_no_row_behind(
     tmp_path: Path, fake_embedder: FakeEmbeddings
 ) -> None:
-    store = _store(tmp_path)
-    store.check_model(fake_embedder.dimension)
-    _write(store, fake_embedder, _article("lithium", LITHIUM), _article("weather", WEATHER))
+    store = _written(tmp_path, fake_embedder, *BOTH)
     store.begin_write()
     store.replace_article(_article("weather", WEATHER), [], np.zeros((0, 8)))
     store.finish_write()
