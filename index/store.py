@@ -332,7 +332,7 @@ class PassageStore:
     def records(self) -> dict[str, ArticleRecord]:
         """Every indexed article's fields, by id (no texts)."""
         records: dict[str, ArticleRecord] = {}
-        # Paged: one read of 10k entries' metadata held 280 MB while Chroma returned it.
+        # Paged: one read of 10k entries' metadata took 200 MB while Chroma returned it.
         pages = _pages(self.articles, ["metadatas"], _REGISTRY_PAGE)
         for article_id, meta in ((article_id, meta) for got in pages for article_id, meta
                                  in zip(got["ids"], got["metadatas"] or [], strict=True)):
@@ -664,7 +664,7 @@ class PassageStore:
     def iter_article_vectors(self, page: int = _REGISTRY_PAGE) -> Iterator[tuple[str, Any]]:
         """(article id, vector) pairs for `ArticleVectors.build`: each article's row as the
         ingest kept it; for an article indexed before rows were kept, its passages'
-        vectors, read by article."""
+        vectors."""
         older: list[str] = []
         for got in _pages(self.articles, ["metadatas"], page):
             ids = [article_id for article_id, meta in zip(
