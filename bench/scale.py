@@ -236,10 +236,10 @@ def main() -> None:
         if args.recipe_at:
             recipe_rows.append(recipe_stage(args.recipe_at, args.corpus, args.queries, Path(tmp)))
             print(json.dumps(recipe_rows[-1]), file=sys.stderr, flush=True)
-        with contextlib.ExitStack() as servers:
-            chroma = None
-            if args.chroma_server:
-                chroma = servers.enter_context(ChromaServer(Path(tmp) / "chroma-server"))
+        server = (ChromaServer(Path(tmp) / "chroma-server") if args.chroma_server
+                  else contextlib.nullcontext())
+        with server as chroma:
+            if chroma is not None:
                 os.environ["DOSSIER_STORE__CHROMA_URL"] = chroma.url
             rows, notes = run(args.sizes, args.corpus, args.queries, args.budget_min * 60,
                               Path(tmp), chroma)
